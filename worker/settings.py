@@ -1,0 +1,110 @@
+"""The relay's settings: one pydantic-settings class, read once at start from ``CIO_*``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.errors import ConfigError
+
+REGION_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+
+
+class Settings(BaseSettings):
+    """Every setting, documented with its default in ``config/.env.example``."""
+
+    model_config = SettingsConfigDict(env_prefix="CIO_", extra="ignore", frozen=True)
+
+    # Customer.io destination
+    site_id: str | None = None
+    api_key: SecretStr | None = None
+    region: Literal["us", "eu"] = "us"
+    track_url: str | None = None
+    identify_by: str = Field(default="identify_by_email", min_length=1)
+    unidentified: Literal["anonymous", "dead_letter"] = "anonymous"
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = Field(default="cio", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+    # Workflow
+    workflow_file: Path | None = None
+
+    # Delivery policy
+    max_rps: float = Field(default=100.0, gt=0)
+    max_attempts: int = Field(default=20, ge=1)
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_cap_s: float = Field(default=300.0, gt=0)
+    retry_after_cap_s: float = Field(default=900.0, gt=0)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    drain_budget_s: float = Field(default=5.0, gt=0)
+    tick_s: float = Field(default=1.0, gt=0)
+    reclaim_idle_s: float = Field(default=30.0, gt=0)
+    max_event_bytes: int = Field(default=32_768, ge=256)
+    identity_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    activity_max: int = Field(default=10_000, ge=100)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    # Flower
+    flower_user: str | None = None
+    flower_password: SecretStr | None = None
+    flower_address: str = "127.0.0.1"
+    flower_port: int = Field(default=5555, ge=1, le=65535)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("track_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        """The Track API host: the override when set, else the region's host."""
+        return self.track_url or REGION_HOSTS[self.region]
+
+    def require_credentials(self) -> tuple[str, SecretStr]:
+        """Site ID and API key, or a ConfigError naming the one that is missing."""
+        if not self.site_id:
+            raise ConfigError("CIO_SITE_ID is not set (your Customer.io Site ID)")
+        if self.api_key is None or not self.api_key.get_secret_value():
+            raise ConfigError("CIO_API_KEY is not set (your Customer.io Track API key)")
+        return self.site_id, self.api_key
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming the first invalid setting by its environment name."""
+    first = exc.errors()[0]
+    name = "CIO_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+    # Never echo the input: it may be a secret.
+    return f"invalid setting {name}: {first['msg']}"
+
+
+def load_settings() -> Settings:
+    """Read the environment once; raise ConfigError with one line naming a bad setting."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()
