@@ -40,6 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
     """Reads one request, hands it to the track or control API, writes the JSON answer."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server: _HttpServer
 
     def do_GET(self) -> None:
