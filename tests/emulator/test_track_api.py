@@ -394,7 +394,7 @@ def test_merge_folds_secondary_into_primary(track: Track, control: EmulatorClien
 
 
 def test_stale_v2_identify_is_silently_dropped(track: Track, control: EmulatorClient) -> None:
-    """An identify whose timestamp is older than the person's latest change answers 200, unapplied."""
+    """An identify older than the person's latest change answers 200 but is not applied."""
     track.batch(person_op("identify", attributes={"plan": "pro"}, timestamp=2_000))
     response = track.batch(person_op("identify", attributes={"plan": "free"}, timestamp=1_000))
     assert response.status_code == 200

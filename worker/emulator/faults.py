@@ -131,6 +131,10 @@ class FaultInjector:
             )
         self.config = config
 
+    def forget_requests(self) -> None:
+        """Empty the rate limit window (on a reset)."""
+        self._window.clear()
+
     def outage(self, now: float) -> OutageMode:
         """The outage mode in force now; a window that has ended is cleared."""
         until = self._outage_until

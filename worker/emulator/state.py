@@ -133,6 +133,7 @@ class EmulatorState:
             self.store = Store(lean=self.lean)
             self.recorder = Recorder(self.recorder.max_recorded)
             self.counters = Counters()
+            self.injector.forget_requests()
         if faults:
             self.set_faults(FaultConfig())
 
