@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -145,7 +146,7 @@ def test_put_faults_can_replace(control: EmulatorClient) -> None:
         {"unauthorized": "yes"},
     ],
 )
-def test_bad_fault_settings_answer_400(emulator: EmulatorServer, body: dict[str, object]) -> None:
+def test_bad_fault_settings_answer_400(emulator: EmulatorServer, body: dict[str, Any]) -> None:
     """An invalid fault setting is refused with 400 and leaves the faults unchanged."""
     response = requests.put(f"{emulator.url}/_emulator/faults", json=body, timeout=5)
     assert response.status_code == 400
