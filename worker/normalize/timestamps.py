@@ -65,7 +65,7 @@ def _from_number(number: int | float, original: object, field: str) -> int:
 def _from_iso(text: str, original: object, field: str) -> int:
     """Parse ISO-8601 text; a time without an offset is UTC."""
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text.upper())  # ISO letters (T, Z, W) in any case
     except ValueError:
         raise InvalidEvent(
             "invalid_timestamp",
