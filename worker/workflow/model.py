@@ -1,0 +1,82 @@
+"""The workflow as immutable data: a global default plus one rule per event name."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Literal
+
+MatchKind = Literal["exact", "prefix", "contains", "glob", "regex"]
+Action = Literal["fire", "dont_fire"]
+Default = Literal["off", "on"]
+
+MATCH_KINDS: tuple[str, ...] = ("exact", "prefix", "contains", "glob", "regex")
+ACTIONS: tuple[str, ...] = ("fire", "dont_fire")
+DEFAULTS: tuple[str, ...] = ("off", "on")
+DEFAULT_PAGE_VIEW_EVENT = "Page viewed"
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerPath:
+    """One URL rule; a pattern starting with "/" is matched against the URL's path only."""
+
+    pattern: str
+    match: MatchKind
+    action: Action
+    # Globs and regexes are compiled once here, because a workflow serves many batches.
+    compiled: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.match == "regex":
+            object.__setattr__(self, "compiled", re.compile(self.pattern))
+        elif self.match == "glob":
+            object.__setattr__(self, "compiled", re.compile(fnmatch.translate(self.pattern)))
+
+    @property
+    def on_path(self) -> bool:
+        """Whether the pattern applies to the URL's path rather than the whole URL."""
+        return self.pattern.startswith("/")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRule:
+    """What the workflow does with one event name."""
+
+    enabled: bool = True
+    callback: str | None = None
+    require_url: bool = False
+    trigger_paths: tuple[TriggerPath, ...] = ()
+    # Split once by action so that deciding an event does no filtering.
+    fire_rules: tuple[TriggerPath, ...] = field(default=(), init=False, repr=False, compare=False)
+    dont_fire_rules: tuple[TriggerPath, ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        paths = tuple(self.trigger_paths)
+        object.__setattr__(self, "trigger_paths", paths)
+        object.__setattr__(self, "fire_rules", tuple(r for r in paths if r.action == "fire"))
+        object.__setattr__(
+            self, "dont_fire_rules", tuple(r for r in paths if r.action == "dont_fire")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """The whole workflow; ``events`` is a read-only mapping from event name to its rule."""
+
+    default: Default = "off"
+    page_view_event: str = DEFAULT_PAGE_VIEW_EVENT
+    events: Mapping[str, EventRule] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "events", MappingProxyType(dict(self.events)))
+
+    def with_enabled(self, name: str, enabled: bool) -> Workflow:
+        """A copy with one event switched on or off; an unlisted event gets a bare rule."""
+        events = dict(self.events)
+        events[name] = replace(events.get(name, EventRule()), enabled=enabled)
+        return replace(self, events=events)
