@@ -1,0 +1,253 @@
+"""Workflow TOML to model and back, refusing a malformed file with its line and reason."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from worker.errors import WorkflowError
+from worker.workflow.locate import Locator, Where
+from worker.workflow.model import (
+    ACTIONS,
+    DEFAULT_PAGE_VIEW_EVENT,
+    DEFAULTS,
+    MATCH_KINDS,
+    EventRule,
+    TriggerPath,
+    Workflow,
+)
+from worker.workflow.tomlwrite import key as toml_key
+from worker.workflow.tomlwrite import value as toml_value
+
+TOP_KEYS = ("default", "page_view_event", "events")
+EVENT_KEYS = ("enabled", "callback", "require_url", "trigger_paths")
+PATH_KEYS = ("pattern", "match", "action")
+CALLBACK_SHAPE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column \d+|at end of document)\)$")
+
+
+def load_workflow_file(path: str | Path) -> Workflow:
+    """Read and parse a workflow file; WorkflowError says what is wrong and on which line."""
+    return parse_workflow(read_workflow_text(path))
+
+
+def read_workflow_text(path: str | Path) -> str:
+    """The text of a workflow file; WorkflowError when it cannot be read or is not UTF-8."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise WorkflowError(f"cannot read the workflow file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise WorkflowError("the file is not UTF-8 text", line) from None
+    return text
+
+
+def describe_error(path: str | Path, exc: WorkflowError) -> str:
+    """``FILE:LINE: reason`` (or ``FILE: reason``), the way editors and compilers point."""
+    return f"{path}:{exc.line}: {exc.reason}" if exc.line else f"{path}: {exc.reason}"
+
+
+def parse_workflow(text: str) -> Workflow:
+    """Parse workflow TOML into a Workflow; WorkflowError carries the first problem's line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _syntax_error(str(exc), text) from None
+    return _Builder(Locator(text)).workflow(data)
+
+
+def workflow_from_dict(data: Mapping[str, Any]) -> Workflow:
+    """Check and build a Workflow from the plain-data form (parsed TOML or stored JSON)."""
+    return _Builder(Locator("")).workflow(data)
+
+
+def workflow_to_dict(workflow: Workflow) -> dict[str, Any]:
+    """The workflow as plain data in the file's shape; ``workflow_from_dict`` reverses it."""
+    events: dict[str, Any] = {}
+    for name, rule in workflow.events.items():
+        spec: dict[str, Any] = {"enabled": rule.enabled}
+        if rule.callback is not None:
+            spec["callback"] = rule.callback
+        spec["require_url"] = rule.require_url
+        spec["trigger_paths"] = [
+            {"pattern": p.pattern, "match": p.match, "action": p.action} for p in rule.trigger_paths
+        ]
+        events[name] = spec
+    return {
+        "default": workflow.default,
+        "page_view_event": workflow.page_view_event,
+        "events": events,
+    }
+
+
+def _syntax_error(message: str, text: str) -> WorkflowError:
+    found = _TOML_WHERE.search(message)
+    if found is None:
+        return WorkflowError(f"TOML syntax error: {message}")
+    reason = message[: found.start()]
+    # "at end of document" has no line number: point at the last line.
+    line = int(found.group(1)) if found.group(1) else text.rstrip("\n").count("\n") + 1
+    return WorkflowError(f"TOML syntax error: {reason[:1].lower()}{reason[1:]}", line)
+
+
+class _Builder:
+    """Checks the parsed TOML piece by piece and builds the model."""
+
+    def __init__(self, locator: Locator) -> None:
+        self._locate = locator
+
+    def fail(self, where: Where, reason: str) -> WorkflowError:
+        return WorkflowError(reason, self._locate(where))
+
+    def workflow(self, data: Mapping[str, Any]) -> Workflow:
+        self.no_unknown_keys(data, TOP_KEYS, (), "the workflow")
+        default = data.get("default", "off")
+        if default not in DEFAULTS:
+            raise self.fail(("default",), f'default must be "off" or "on", not {_show(default)}')
+        page_view = data.get("page_view_event", DEFAULT_PAGE_VIEW_EVENT)
+        if not isinstance(page_view, str) or not page_view.strip():
+            raise self.fail(
+                ("page_view_event",),
+                f"page_view_event must be a non-empty string, not {_show(page_view)}",
+            )
+        events = data.get("events", {})
+        if not isinstance(events, dict):
+            raise self.fail(("events",), f"events must be a table, not {_show(events)}")
+        rules = {name: self.event(name, spec) for name, spec in events.items()}
+        return Workflow(cast(Any, default), page_view, rules)
+
+    def event(self, name: str, spec: Any) -> EventRule:
+        where: Where = ("events", name)
+        label = f"event {_quote(name)}"
+        if not name.strip():
+            raise self.fail(where, "an event name must not be empty")
+        if not isinstance(spec, dict):
+            raise self.fail(where, f"{label} must be a table, not {_show(spec)}")
+        self.no_unknown_keys(spec, EVENT_KEYS, where, label)
+        enabled = self.boolean(spec, "enabled", True, where, label)
+        require_url = self.boolean(spec, "require_url", False, where, label)
+        callback = spec.get("callback")
+        if callback is not None and (
+            not isinstance(callback, str) or not CALLBACK_SHAPE.match(callback)
+        ):
+            raise self.fail(
+                (*where, "callback"),
+                f'{label}: callback must look like "package.module:function", '
+                f"not {_show(callback)}",
+            )
+        paths = spec.get("trigger_paths", [])
+        if not isinstance(paths, list):
+            raise self.fail(
+                (*where, "trigger_paths"),
+                f"{label}: trigger_paths must be a list of tables "
+                f'([[events."{name}".trigger_paths]]), not {_show(paths)}',
+            )
+        rules = tuple(self.trigger_path(label, where, i, rule) for i, rule in enumerate(paths))
+        return EventRule(enabled, callback, require_url, rules)
+
+    def trigger_path(
+        self, event_label: str, event_where: Where, index: int, spec: Any
+    ) -> TriggerPath:
+        where: Where = (*event_where, "trigger_paths", index)
+        label = f"{event_label}, trigger path {index + 1}"
+        if not isinstance(spec, dict):
+            raise self.fail(where, f"{label} must be a table, not {_show(spec)}")
+        self.no_unknown_keys(spec, PATH_KEYS, where, label)
+        for name in PATH_KEYS:
+            if name not in spec:
+                raise self.fail(where, f"{label}: {name} is missing")
+        pattern, match, action = spec["pattern"], spec["match"], spec["action"]
+        if not isinstance(pattern, str) or not pattern:
+            raise self.fail(
+                (*where, "pattern"),
+                f"{label}: pattern must be a non-empty string, not {_show(pattern)}",
+            )
+        if match not in MATCH_KINDS:
+            raise self.fail(
+                (*where, "match"),
+                f"{label}: match must be one of {', '.join(MATCH_KINDS)}, not {_show(match)}",
+            )
+        if action not in ACTIONS:
+            raise self.fail(
+                (*where, "action"),
+                f"{label}: action must be one of {', '.join(ACTIONS)}, not {_show(action)}",
+            )
+        if match == "regex":
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.fail(
+                    (*where, "pattern"), f"{label}: invalid regex {_show(pattern)}: {exc}"
+                ) from None
+        return TriggerPath(pattern, match, action)
+
+    def boolean(
+        self, spec: Mapping[str, Any], name: str, default: bool, where: Where, label: str
+    ) -> bool:
+        value = spec.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(
+                (*where, name), f"{label}: {name} must be true or false, not {_show(value)}"
+            )
+        return value
+
+    def no_unknown_keys(
+        self, spec: Mapping[str, Any], allowed: tuple[str, ...], where: Where, label: str
+    ) -> None:
+        for name in spec:
+            if name not in allowed:
+                raise self.fail(
+                    (*where, name),
+                    f"unknown key {_quote(name)} in {label} (expected {', '.join(allowed)})",
+                )
+
+
+def dump_workflow(workflow: Workflow) -> str:
+    """The workflow as TOML text that parses back to an equal Workflow."""
+    out = [
+        "# cio-relay workflow (see DESIGN.md, Workflow)",
+        f"default = {toml_value(workflow.default)}",
+        f"page_view_event = {toml_value(workflow.page_view_event)}",
+    ]
+    for name, rule in workflow.events.items():
+        table = f"events.{toml_key(name)}"
+        out += ["", f"[{table}]", f"enabled = {toml_value(rule.enabled)}"]
+        if rule.callback is not None:
+            out.append(f"callback = {toml_value(rule.callback)}")
+        if rule.require_url:
+            out.append("require_url = true")
+        for path in rule.trigger_paths:
+            out += [
+                "",
+                f"[[{table}.trigger_paths]]",
+                f"pattern = {toml_value(path.pattern)}",
+                f"match = {toml_value(path.match)}",
+                f"action = {toml_value(path.action)}",
+            ]
+    return "\n".join(out) + "\n"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _show(value: Any) -> str:
+    """A short description of a bad value for an error message."""
+    if isinstance(value, str):
+        text = _quote(value)
+        return text if len(text) <= 80 else text[:77] + '..."'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
