@@ -111,3 +111,12 @@ def test_recorder_since_counts_from_the_first_kept_record() -> None:
         recorder.add({})
     assert [r["seq"] for r in recorder.since(3)] == [3, 4]
     assert [r["seq"] for r in recorder.since(0)] == [2, 3, 4]
+
+
+def test_recorder_drops_oldest_beyond_the_byte_budget() -> None:
+    """When bodies exceed the byte budget the oldest requests go, counted in ``total``."""
+    recorder = Recorder(max_recorded=100, max_body_bytes=10)
+    for _ in range(4):
+        recorder.add({}, b"1234")
+    assert [r["seq"] for r in recorder.since(0)] == [2, 3]
+    assert recorder.total == 4

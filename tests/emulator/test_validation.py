@@ -81,15 +81,15 @@ def test_attribute_value_limit_is_inclusive() -> None:
     assert [p.reason for p in check_attributes("", {"v": "x" * 1001})] == ["too_long"]
 
 
-def test_operation_size_is_checked_only_when_asked() -> None:
-    """The 32 KB operation limit is skipped when the whole request is known to be smaller."""
+def test_operation_size_is_the_size_given() -> None:
+    """The 32 KB limit applies to the operation's size as sent, when it is given."""
     op = {"type": "person", "identifiers": {"id": "1"}, "action": "event", "name": "a"}
     op["attributes"] = {"pad": "p" * 33_000}
-    assert validate_operation(op, check_size=False) == []
-    assert [p.reason for p in validate_operation(op, check_size=True)] == ["too_large"]
+    assert validate_operation(op) == []
+    assert [p.reason for p in validate_operation(op, size_bytes=32 * 1024 + 1)] == ["too_large"]
 
 
 def test_merge_needs_primary_and_secondary() -> None:
     """A merge operation names both people."""
     op = {"type": "person", "action": "merge", "primary": {"id": "1"}}
-    assert [p.field for p in validate_operation(op, check_size=False)] == ["secondary"]
+    assert [p.field for p in validate_operation(op)] == ["secondary"]

@@ -38,6 +38,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-recorded", type=int, default=100_000, help="requests to keep")
     parser.add_argument(
+        "--max-recorded-mb",
+        type=float,
+        default=512,
+        help="request bodies to keep, in MB; the oldest requests go first (default 512)",
+    )
+    parser.add_argument(
         "--lean", action="store_true", help="keep only ids and counts (long benchmarks)"
     )
     parser.add_argument("--json", action="store_true", help="print the start line as JSON")
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             faults=faults,
             control_port=args.control_port,
             max_recorded=args.max_recorded,
+            max_recorded_bytes=int(args.max_recorded_mb * 1024 * 1024),
             lean=args.lean,
         ).start()
     except ValueError as exc:

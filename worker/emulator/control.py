@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from worker.emulator.faults import FaultConfig
+from worker.emulator.recorder import readable
 from worker.emulator.state import EmulatorState, Request, Response
 
 PREFIX = "/_emulator/"
@@ -70,6 +71,7 @@ def _requests(state: EmulatorState, query: dict[str, list[str]], body: dict[str,
     limit = _int_param(query, "limit", None)
     with state.lock:
         records = state.recorder.since(since, limit)
+    records = [readable(r) for r in records]
     if query.get("format", ["json"])[0] == "jsonl":
         text = "".join(
             json.dumps(contract_line(r), ensure_ascii=False, separators=(",", ":")) + "\n"

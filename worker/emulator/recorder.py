@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter, deque
 from collections.abc import Mapping
 from typing import Any
@@ -23,27 +24,54 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 class Recorder:
-    """The last ``max_recorded`` requests, each with a sequence number counted from 0."""
+    """The last requests, each with a sequence number counted from 0.
 
-    def __init__(self, max_recorded: int) -> None:
+    At most ``max_recorded`` requests, and bodies of at most ``max_body_bytes`` in all, are
+    kept; the oldest go first. Bodies are kept as received and parsed only when read, so
+    holding many large batches costs their bytes and nothing more.
+    """
+
+    def __init__(self, max_recorded: int, max_body_bytes: int = 512 * 1024 * 1024) -> None:
         self.max_recorded = max_recorded
-        self._records: deque[dict[str, Any]] = deque(maxlen=max(max_recorded, 0) or None)
+        self.max_body_bytes = max_body_bytes
+        self._records: deque[dict[str, Any]] = deque()
+        self._body_bytes = 0
         self._seq = itertools.count()
         self.total = 0
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Keep one request record, dropping the oldest beyond the cap."""
+    def add(self, record: dict[str, Any], body: bytes = b"") -> None:
+        """Keep one request record and its raw body, dropping the oldest beyond the caps."""
         record["seq"] = next(self._seq)
         self.total += 1
-        if self.max_recorded > 0:
-            self._records.append(record)
+        if self.max_recorded <= 0:
+            return
+        if body:
+            record["_body"] = body
+            self._body_bytes += len(body)
+        self._records.append(record)
+        while self._records and (
+            len(self._records) > self.max_recorded or self._body_bytes > self.max_body_bytes
+        ):
+            self._body_bytes -= len(self._records.popleft().get("_body", b""))
 
     def since(self, seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
-        """Records with sequence number ≥ ``seq`` still held, oldest first."""
+        """Records with sequence number ≥ ``seq`` still held, oldest first (see ``readable``)."""
         first = self._records[0]["seq"] if self._records else 0
         start = max(seq - first, 0)
         stop = None if limit is None else start + max(limit, 0)
         return list(itertools.islice(self._records, start, stop))
+
+
+def readable(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as the control API shows it, its body parsed (else the start of its text)."""
+    out = {k: v for k, v in record.items() if k != "_body"}
+    raw = record.get("_body")
+    if raw is not None:
+        try:
+            out["body"] = json.loads(raw)
+        except ValueError:
+            out["body"] = raw[:1000].decode("utf-8", "replace")
+    return out
 
 
 class Counters:

@@ -56,6 +56,7 @@ class EmulatorState:
         api_key: str,
         faults: FaultConfig | None = None,
         max_recorded: int = 100_000,
+        max_recorded_bytes: int = 512 * 1024 * 1024,
         lean: bool = False,
         refuse_needs_duration: bool = True,
         clock: Clock = time.time,
@@ -76,7 +77,7 @@ class EmulatorState:
         self._check_faults(config)
         self.injector = FaultInjector(config, self.started_at)
         self.store = Store(lean=lean)
-        self.recorder = Recorder(max_recorded)
+        self.recorder = Recorder(max_recorded, max_recorded_bytes)
         self.counters = Counters()
 
     def __repr__(self) -> str:
@@ -131,7 +132,7 @@ class EmulatorState:
         """Forget people, events, recorded requests and counters (and faults if asked)."""
         with self.lock:
             self.store = Store(lean=self.lean)
-            self.recorder = Recorder(self.recorder.max_recorded)
+            self.recorder = Recorder(self.recorder.max_recorded, self.recorder.max_body_bytes)
             self.counters = Counters()
             self.injector.forget_requests()
         if faults:

@@ -1,0 +1,45 @@
+"""Applying valid v2 person operations to the store, and counting what became of them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from worker.emulator.recorder import Counters
+from worker.emulator.store import Ref, Store
+from worker.emulator.validation import EVENT_ACTIONS
+
+
+def _ref(identifiers: Mapping[str, str]) -> Ref:
+    kind, value = next(iter(identifiers.items()))
+    return kind, value
+
+
+def apply_operation(store: Store, op: dict[str, Any], endpoint: str, now: float) -> str:
+    """Apply one valid v2 person operation; returns the store's outcome."""
+    action = op["action"]
+    if action == "merge":
+        return store.merge(_ref(op["primary"]), _ref(op["secondary"]), now)
+    ref = _ref(op["identifiers"])
+    if action == "identify":
+        attributes = op.get("attributes") or {}
+        return store.identify(ref, attributes, timestamp=op.get("timestamp"), now=now)
+    if action in EVENT_ACTIONS:
+        return store.track(
+            ref, op, event_type=action, data_key="attributes", endpoint=endpoint, now=now
+        )
+    if action == "delete":
+        return store.delete(ref)
+    if action == "suppress":
+        return store.suppress(ref)
+    return store.unsuppress(ref)
+
+
+def count_outcome(counters: Counters, outcome: str, operation: str) -> None:
+    """Count one applied operation and its outcome; call under the state lock."""
+    counters.operations[operation] += 1
+    counters.outcomes[outcome] += 1
+    if outcome == "accepted":
+        counters.totals["events_accepted"] += 1
+    elif outcome == "duplicate":
+        counters.totals["events_duplicate"] += 1
