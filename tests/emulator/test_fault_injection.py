@@ -174,6 +174,19 @@ def test_timed_refuse_outage_reopens(isolated: EmulatorServer, clock: FakeClock)
     assert _statuses(track, 1) == [200]
 
 
+def test_timed_refuse_can_be_set_over_the_port_it_closes(
+    isolated: EmulatorServer, clock: FakeClock
+) -> None:
+    """A timed refuse outage set through the main port is answered, then the port closes."""
+    faults = EmulatorClient(isolated.url).set_faults(outage="refuse", outage_s=5)
+    assert (faults["outage"], faults["outage_remaining_s"]) == ("refuse", 5)
+    with pytest.raises(requests.ConnectionError):
+        Track(isolated.url).call("GET", REGION)
+    clock.advance(5)
+    assert isolated.wait_listening(timeout_s=5)
+    assert EmulatorClient(isolated.url).faults()["outage"] == "off"
+
+
 def test_untimed_refuse_needs_a_control_port(isolated: EmulatorServer) -> None:
     """Refusing until cleared without a control port is refused, in process and over HTTP."""
     with pytest.raises(ValueError, match="control port"):
