@@ -10,11 +10,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.emulator.validation import IDENTITY_KEYS
+
 # Customer.io merges anonymous events logged within the last 30 days into a person.
 ANONYMOUS_MERGE_WINDOW_S = 30 * 24 * 3600
 
 Ref = tuple[str, str]
 """A person reference: (kind, value) with kind ``id``, ``email`` or ``cio_id``."""
+
+
+def _normal(ref: Ref) -> Ref:
+    """A reference as compared: emails are case-insensitive."""
+    kind, value = ref
+    return (kind, value.lower()) if kind == "email" else ref
 
 
 @dataclass(slots=True)
@@ -98,8 +106,7 @@ class Store:
         return ulid is not None and ulid.upper() in self._seen_ulids
 
     def _suppressed_ref(self, ref: Ref) -> bool:
-        kind, value = ref
-        return (kind, value.lower() if kind == "email" else value) in self._suppressed
+        return _normal(ref) in self._suppressed
 
     def iter_events(self, since: int = 0) -> Iterator[StoredEvent]:
         """Stored events from sequence number ``since`` on."""
@@ -173,7 +180,7 @@ class Store:
         for kind, value in ([ref] if not by_cio_id else []) + body_refs:
             conflict |= not self._assign(person, kind, value, by_cio_id=by_cio_id)
         for name, value in attributes.items():
-            if name in ("id", "email", "cio_id", "_update", "_timestamp"):
+            if name in IDENTITY_KEYS:
                 continue
             if self.lean and name != "anonymous_id":
                 continue
@@ -230,13 +237,12 @@ class Store:
             refs |= {("id", person.id)} if person.id else set()
             refs |= {("email", person.email)} if person.email else set()
             self._remove(person)
-        self._suppressed |= {(k, v.lower() if k == "email" else v) for k, v in refs}
+        self._suppressed |= {_normal(r) for r in refs}
         return "suppressed"
 
     def unsuppress(self, ref: Ref) -> str:
         """Allow a suppressed identifier again."""
-        kind, value = ref
-        self._suppressed.discard((kind, value.lower() if kind == "email" else value))
+        self._suppressed.discard(_normal(ref))
         return "unsuppressed"
 
     def merge(self, primary: Ref, secondary: Ref, now: float) -> str:
