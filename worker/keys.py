@@ -74,3 +74,11 @@ class Keys:
     def identity(self, kind: str, value: str) -> str:
         """String: the identifier remembered for an anonymous id or user id."""
         return self._k(f"identity:{kind}:{value}")
+
+    def rate(self, second: int) -> str:
+        """Hash: requests and events sent during one Unix second (expires soon after)."""
+        return self._k(f"rate:{second}")
+
+    def lease(self, name: str) -> str:
+        """String with an expiry: one replica at a time does ``name`` (reclaim, probe)."""
+        return self._k(f"lease:{name}")

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     track_url: str | None = None
     identify_by: str = Field(default="identify_by_email", min_length=1)
     unidentified: Literal["anonymous", "dead_letter"] = "anonymous"
+    page_name_overflow: Literal["dead_letter", "strip_query", "truncate"] = "dead_letter"
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=10.0, gt=0)
 
@@ -37,7 +38,7 @@ class Settings(BaseSettings):
     workflow_file: Path | None = None
 
     # Delivery policy
-    max_rps: float = Field(default=100.0, gt=0)
+    max_rps: int = Field(default=100, ge=1)
     max_attempts: int = Field(default=20, ge=1)
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_cap_s: float = Field(default=300.0, gt=0)

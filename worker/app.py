@@ -1,0 +1,79 @@
+"""The Celery application: ``celery -A worker.app worker|beat|flower``.
+
+Settings are read once here; a bad one stops the process with one line naming it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from worker.errors import ConfigError
+from worker.logging import configure_logging
+from worker.settings import Settings, get_settings
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"cio-relay: {exc}\n")
+        raise SystemExit(2) from None
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    """Celery's configuration: JSON only, late acks, prefetch 1, no results kept."""
+    return {
+        "broker_url": settings.redis_url,
+        "broker_transport_options": {
+            "global_keyprefix": f"{settings.redis_prefix}:celery:",
+            "visibility_timeout": 3600,
+        },
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "result_backend": None,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "task_soft_time_limit": settings.drain_budget_s + 60,
+        "task_time_limit": settings.drain_budget_s + 90,
+        "task_default_queue": f"{settings.redis_prefix}.relay",
+        "beat_schedule": {
+            "drain-inbox": {
+                "task": "relay.drain",
+                "schedule": settings.tick_s,
+                # A tick nobody picked up within two periods is stale: drop it.
+                "options": {"expires": max(2.0, settings.tick_s * 2)},
+            },
+        },
+        "timezone": "UTC",
+    }
+
+
+settings = _settings_or_exit()
+app = Celery("cio_relay", include=["worker.tasks"])
+app.conf.update(celery_config(settings))
+
+
+def _secret_values(s: Settings) -> list[str | None]:
+    return [
+        s.api_key.get_secret_value() if s.api_key else None,
+        s.flower_password.get_secret_value() if s.flower_password else None,
+    ]
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _setup_logging(**_: object) -> None:
+    configure_logging(settings.log_level, settings.log_format, _secret_values(settings))
+
+
+configure_logging(settings.log_level, settings.log_format, _secret_values(settings))

@@ -1,0 +1,1 @@
+"""The ``cio-relay`` command: one subcommand module per concern."""

@@ -1,0 +1,95 @@
+"""``cio-relay resume`` and ``cio-relay check``: the destination's pause switch and health."""
+
+from __future__ import annotations
+
+import argparse
+
+from worker.cli.common import add_json_flag, context
+from worker.cli.output import emit_json
+from worker.client import TrackClient
+from worker.errors import ConfigError, DeliveryError, WorkflowError
+from worker.workflow.loader import describe_error, load_workflow_file
+from worker.workflow.store import WorkflowStore
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    resume = subparsers.add_parser("resume", help="resume delivery after a pause (401/403/3xx)")
+    add_json_flag(resume)
+    resume.set_defaults(func=resume_cmd)
+
+    check = subparsers.add_parser(
+        "check", help="verify credentials, region, Redis and the workflow; non-zero on failure"
+    )
+    add_json_flag(check)
+    check.set_defaults(func=check_cmd)
+
+
+def resume_cmd(args: argparse.Namespace) -> int:
+    ctx = context()
+    reason = ctx.redis.get(ctx.keys.paused)
+    ctx.redis.delete(ctx.keys.paused)
+    if args.json:
+        emit_json({"resumed": reason is not None, "was_paused_for": reason})
+    elif reason:
+        print(f"resumed (was paused: {reason.decode()})")
+    else:
+        print("delivery was not paused")
+    return 0
+
+
+def check_cmd(args: argparse.Namespace) -> int:
+    ctx = context()
+    results: list[tuple[str, bool, str]] = []
+
+    try:
+        site_id, api_key = ctx.settings.require_credentials()
+        client = TrackClient(ctx.settings.base_url, site_id, api_key)
+        region = client.check_region()
+        results.append(("credentials", True, f"{ctx.settings.base_url} region={region.get('region')}"))
+    except (ConfigError, DeliveryError) as exc:
+        results.append(("credentials", False, str(exc)))
+
+    try:
+        ctx.redis.ping()
+        info = ctx.redis.info("persistence")
+        policy = ctx.redis.config_get("maxmemory-policy").get("maxmemory-policy", "?")
+        aof = bool(info.get("aof_enabled"))
+        ok = aof and policy == "noeviction"
+        results.append(
+            ("redis", ok, f"aof={'on' if aof else 'off'} maxmemory-policy={policy}"
+             + ("" if ok else " (want appendonly yes and noeviction, see config/redis.conf)"))
+        )
+    except Exception as exc:  # noqa: BLE001 - any Redis failure is a failed check
+        results.append(("redis", False, f"{type(exc).__name__}: {exc}"))
+
+    path = ctx.settings.workflow_file
+    try:
+        if path is not None:
+            load_workflow_file(path)
+        live = WorkflowStore(ctx.redis, ctx.keys).get()
+        results.append(("workflow", True, f"{len(live.events)} events listed, default {live.default}"))
+    except WorkflowError as exc:
+        results.append(("workflow", False, describe_error(str(path), exc) if path else str(exc)))
+    except Exception as exc:  # noqa: BLE001
+        results.append(("workflow", False, f"{type(exc).__name__}: {exc}"))
+
+    results.append(_workers_check())
+
+    for name, ok, detail in results:
+        if args.json:
+            emit_json({"check": name, "ok": ok, "detail": detail})
+        else:
+            print(f"{'ok  ' if ok else 'FAIL'}  {name:<12} {detail}")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def _workers_check() -> tuple[str, bool, str]:
+    try:
+        from worker.app import app
+
+        replies = app.control.ping(timeout=2.0) or []
+    except Exception as exc:  # noqa: BLE001
+        return ("workers", False, f"{type(exc).__name__}: {exc}")
+    if not replies:
+        return ("workers", False, "no live worker answered (is `celery -A worker.app worker` up?)")
+    return ("workers", True, f"{len(replies)} live: " + ", ".join(sorted(next(iter(r)) for r in replies)))

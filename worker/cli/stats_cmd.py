@@ -1,0 +1,68 @@
+"""``cio-relay stats``: counts by outcome, inbox lag, pending, DLQ size, pause, send rate."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import redis
+
+from worker.cli.common import add_json_flag, context
+from worker.cli.output import emit_json
+from worker.counters import read_counts, send_rate
+from worker.inbox import Inbox
+from worker.keys import Keys
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("stats", help="show counts, lag, DLQ size, pause state, send rate")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def collect(client: redis.Redis, keys: Keys, now: float) -> dict[str, Any]:
+    """Everything ``stats`` reports, as one dict."""
+    paused = client.get(keys.paused)
+    throttled = client.get(keys.throttled_until)
+    depth = Inbox(client, keys, "stats").depth()
+    return {
+        "counts": read_counts(client, keys),
+        "inbox": depth,
+        "dlq": int(client.xlen(keys.dlq)),
+        "paused": paused.decode() if paused else None,
+        "throttled_for_s": round(max(0.0, float(throttled) - now), 1) if throttled else 0.0,
+        "rate": send_rate(client, keys, now),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    ctx = context()
+    stats = collect(ctx.redis, ctx.keys, time.time())
+    if args.json:
+        emit_json(stats)
+        return 0
+    counts = stats["counts"]
+    print("outcomes")
+    for key in ("delivered", "skipped", "dead", "retry"):
+        print(f"  {key:<28}{counts.get(key, 0)}")
+        for sub, n in sorted(counts.items()):
+            if sub.startswith(key + ":"):
+                print(f"    {sub.split(':', 1)[1]:<26}{n}")
+    inbox = stats["inbox"]
+    print("inbox")
+    print(f"  {'unread (lag)':<28}{inbox['unread']}")
+    print(f"  {'pending (in flight + retry)':<28}{inbox['pending']}")
+    print(f"  {'waiting for a retry':<28}{inbox['waiting_retry']}")
+    print(f"{'dead-letter queue':<30}{stats['dlq']}")
+    print(f"{'paused':<30}{stats['paused'] or 'no'}")
+    print(f"{'throttled (429) for':<30}{stats['throttled_for_s']} s")
+    rate = stats["rate"]
+    print(
+        f"{'send rate (last 10 s)':<30}{rate['events_per_s']} events/s, "
+        f"{rate['requests_per_s']} requests/s"
+    )
+    http = {k: v for k, v in counts.items() if k.startswith("http:")}
+    if http:
+        print("http responses  " + ", ".join(f"{k[5:]}: {v}" for k, v in sorted(http.items())))
+    return 0

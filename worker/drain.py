@@ -1,0 +1,283 @@
+"""One drain cycle: read entries, prepare them, deliver, and record every outcome in Redis.
+
+This is the I/O edge around the pure stages: it owns the Redis round trips (one MGET of
+remembered identities, one HMGET of attempts and one MULTI of outcomes per batch) and the
+retry bookkeeping.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import redis
+import structlog
+
+from worker import activity, counters
+from worker.backoff import backoff_s
+from worker.client import TrackClient
+from worker.delivery import NOT_SENT, Deliverer
+from worker.dlq import Attempts, dead_letter_fields
+from worker.errors import PauseDelivery, RetryLater
+from worker.inbox import Entry, Inbox, defer, finish
+from worker.keys import Keys
+from worker.outcomes import RETRIES_EXHAUSTED, Outcome
+from worker.prepare import Policy, needed_memories, parse_entries, route
+from worker.ratelimit import SharedRateLimiter
+from worker.settings import Settings
+from worker.workflow.store import WorkflowStore
+
+log = structlog.get_logger("cio_relay.drain")
+
+PROBE_EVERY_S = 15.0
+FORGET_CONSUMERS_AFTER_MS = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class DrainConfig:
+    """The drain loop's knobs, from Settings."""
+
+    batch_size: int = 500
+    budget_s: float = 5.0
+    reclaim_idle_s: float = 30.0
+    max_attempts: int = 20
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 300.0
+    retry_after_cap_s: float = 900.0
+    identity_ttl_s: int = 30 * 24 * 3600
+    activity_max: int = 10_000
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> DrainConfig:
+        return cls(
+            batch_size=s.batch_size,
+            budget_s=s.drain_budget_s,
+            reclaim_idle_s=s.reclaim_idle_s,
+            max_attempts=s.max_attempts,
+            retry_base_s=s.retry_base_s,
+            retry_cap_s=s.retry_cap_s,
+            retry_after_cap_s=s.retry_after_cap_s,
+            identity_ttl_s=s.identity_ttl_s,
+            activity_max=s.activity_max,
+        )
+
+
+class Drainer:
+    """Moves events from the inbox to Customer.io for one consumer (one worker process)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        track: TrackClient,
+        limiter: SharedRateLimiter,
+        policy: Policy,
+        config: DrainConfig,
+        consumer: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = client
+        self._keys = keys
+        self._track = track
+        self._limiter = limiter
+        self._policy = policy
+        self._config = config
+        self._clock = clock
+        self.inbox = Inbox(client, keys, consumer)
+        self._workflows = WorkflowStore(client, keys)
+        self._deliverer = Deliverer(track, limiter, self._note_request)
+        self._request_notes: list[tuple[int | str, int, float]] = []
+        self.inbox.ensure_group()
+
+    # -- the cycle -----------------------------------------------------------------
+
+    def drain(self) -> Counter[str]:
+        """Work until the inbox is empty or the time budget is spent; returns outcome counts."""
+        totals: Counter[str] = Counter()
+        deadline = self._clock() + self._config.budget_s
+        if self.paused_reason() is not None:
+            self._maybe_probe()
+            return totals
+        if self._take_lease(self._keys.lease("reclaim"), self._config.reclaim_idle_s / 2):
+            orphans = self.inbox.reclaim_orphans(
+                int(self._config.reclaim_idle_s * 1000), self._config.batch_size
+            )
+            if orphans:
+                log.warning("orphans_reclaimed", entries=len(orphans))
+                totals += self.process(orphans, crashed=True)
+            self.inbox.forget_idle_consumers(FORGET_CONSUMERS_AFTER_MS)
+        while self._clock() < deadline:
+            if self._limiter.throttled_for() > 0 or self.paused_reason() is not None:
+                break
+            entries = self.inbox.claim_due(self._clock(), self._config.batch_size)
+            if not entries:
+                left_ms = int((deadline - self._clock()) * 1000)
+                if left_ms <= 0:
+                    break
+                entries = self.inbox.read_new(self._config.batch_size, block_ms=min(250, left_ms))
+            if entries:
+                totals += self.process(entries)
+        return totals
+
+    def process(self, entries: Sequence[Entry], *, crashed: bool = False) -> Counter[str]:
+        """Prepare, deliver and record one batch of entries."""
+        batch_id = uuid.uuid4().hex[:12]
+        with structlog.contextvars.bound_contextvars(batch_id=batch_id):
+            started = self._clock()
+            workflow = self._workflows.get()
+            parsed, outcomes = parse_entries(entries, workflow, self._policy)
+            wanted = needed_memories(parsed)
+            remembered = self._remembered(wanted)
+            prepared = route(parsed, workflow, remembered, self._policy)
+            outcomes.extend(prepared.outcomes)
+            send_deadline = self._clock() + max(self._config.budget_s, 10.0)
+            outcomes.extend(self._deliverer.deliver(prepared.ready, send_deadline))
+            final = self._settle(entries, outcomes, prepared.memories, crashed)
+            counts = counters.outcome_counts(final)
+            log.info(
+                "batch",
+                entries=len(entries),
+                requests=len(self._request_notes),
+                ms=round((self._clock() - started) * 1000, 1),
+                **{k: v for k, v in counts.items() if ":" not in k},
+            )
+            self._request_notes.clear()
+            return Counter({k: v for k, v in counts.items() if ":" not in k})
+
+    # -- pause and resume ----------------------------------------------------------
+
+    def paused_reason(self) -> str | None:
+        raw = self._redis.get(self._keys.paused)
+        return raw.decode() if raw else None
+
+    def pause(self, reason: str) -> None:
+        if self._redis.set(self._keys.paused, reason, nx=True):
+            log.error("delivery_paused", reason=reason)
+
+    def resume(self) -> bool:
+        return bool(self._redis.delete(self._keys.paused))
+
+    def _maybe_probe(self) -> None:
+        """Check the credentials now and then while paused; resume when they work."""
+        if not self._take_lease(self._keys.lease("probe"), PROBE_EVERY_S):
+            return
+        try:
+            self._track.check_region()
+        except PauseDelivery as exc:
+            log.warning("probe_failed", status=exc.status, reason=str(exc))
+            return
+        except RetryLater as exc:
+            log.warning("probe_failed", status=exc.status, reason=str(exc))
+            return
+        if self.resume():
+            log.info("delivery_resumed", reason="credentials probe succeeded")
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    def _remembered(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        if not wanted:
+            return {}
+        values = self._redis.mget([self._keys.identity(kind, v) for kind, v in wanted])
+        return {key: val.decode() for key, val in zip(wanted, values, strict=True) if val}
+
+    def _settle(
+        self,
+        entries: Sequence[Entry],
+        outcomes: list[Outcome],
+        memories: dict[tuple[str, str], str],
+        crashed: bool,
+    ) -> list[Outcome]:
+        """Apply every outcome in one MULTI; returns the outcomes as finally decided."""
+        now = self._clock()
+        by_id = {e.id: e for e in entries}
+        tracked = [o.entry_id for o in outcomes if o.status in ("retry", "dead")] or []
+        if crashed:
+            tracked = [e.id for e in entries]
+        stored = dict(zip(tracked, self._redis.hmget(self._keys.attempts, tracked), strict=True)) \
+            if tracked else {}
+        pipe = self._redis.pipeline(transaction=True)
+        final: list[Outcome] = []
+        for o in outcomes:
+            attempts = Attempts.decode(stored.get(o.entry_id), now)
+            if crashed:
+                attempts = attempts.failed(now)
+            o = self._apply(pipe, by_id[o.entry_id], o, attempts, now)
+            final.append(o)
+        for (kind, value), identifier in memories.items():
+            pipe.set(self._keys.identity(kind, value), identifier, ex=self._config.identity_ttl_s)
+        counters.add_counts(pipe, self._keys, counters.outcome_counts(final))
+        for status, events, at in self._request_notes:
+            counters.note_request(pipe, self._keys, at, status, events)
+        pipe.execute()
+        if any(o.status == "paused" for o in final):
+            first = next(o for o in final if o.status == "paused")
+            self.pause(first.detail)
+        return final
+
+    def _apply(
+        self, pipe: redis.client.Pipeline, entry: Entry, o: Outcome, attempts: Attempts, now: float
+    ) -> Outcome:
+        if o.status == "retry" and o.reason != NOT_SENT:
+            attempts = attempts.failed(now)
+            if attempts.count >= self._config.max_attempts:
+                o = _exhausted(o)
+            else:
+                delay = backoff_s(
+                    attempts.count,
+                    base_s=self._config.retry_base_s,
+                    cap_s=self._config.retry_cap_s,
+                    retry_after_s=o.retry_after_s,
+                    retry_after_cap_s=self._config.retry_after_cap_s,
+                )
+                pipe.hset(self._keys.attempts, entry.id, attempts.encode())
+                defer(pipe, self._keys, entry.id, now + delay)
+                self._record_activity(pipe, o, now)
+                return o
+        if o.status in ("retry", "paused"):  # not sent: no attempt spent
+            if attempts.count:
+                pipe.hset(self._keys.attempts, entry.id, attempts.encode())
+            defer(pipe, self._keys, entry.id, now + max(1.0, self._limiter.throttled_for()))
+            return o
+        if o.status == "dead":
+            if o.http_status is not None and o.reason != RETRIES_EXHAUSTED:
+                attempts = attempts.failed(now)
+            pipe.xadd(self._keys.dlq, dead_letter_fields(entry, o, attempts, now))
+            log.warning(
+                "dead_lettered", inbox_id=entry.id, event_id=o.event_id, name=o.name,
+                reason=o.reason, detail=o.detail, status=o.http_status,
+            )
+        elif o.status == "skipped":
+            log.info(
+                "skipped", inbox_id=entry.id, event_id=o.event_id, name=o.name, reason=o.reason
+            )
+        finish(pipe, self._keys, entry.id)
+        self._record_activity(pipe, o, now)
+        return o
+
+    def _record_activity(self, pipe: redis.client.Pipeline, o: Outcome, now: float) -> None:
+        pipe.xadd(
+            self._keys.activity,
+            activity.activity_fields(o, now),
+            maxlen=self._config.activity_max,
+            approximate=True,
+        )
+
+    def _note_request(self, status: int | str, events: int) -> None:
+        self._request_notes.append((status, events, self._clock()))
+
+    def _take_lease(self, key: str, seconds: float) -> bool:
+        """True for one replica per period: a SET NX with expiry."""
+        return bool(self._redis.set(key, "1", nx=True, px=max(1, int(seconds * 1000))))
+
+
+def _exhausted(o: Outcome) -> Outcome:
+    return Outcome(
+        o.entry_id, "dead", RETRIES_EXHAUSTED,
+        f"gave up after repeated failures; last: {o.detail}",
+        event_id=o.event_id, name=o.name, identifier=o.identifier,
+        http_status=o.http_status, excerpt=o.excerpt,
+    )

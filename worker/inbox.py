@@ -1,0 +1,159 @@
+"""The inbox stream and its consumer group: reading, re-claiming, deferring, finishing.
+
+Entries stay in the group's pending list until their outcome is final, which gives
+at-least-once delivery. An entry waiting for a retry is handed to the pseudo-consumer
+``__retry__`` (so it is never mistaken for an orphan) and its due time kept in a sorted
+set; an entry left pending by a crashed worker is re-claimed once it has been idle for
+``reclaim_idle_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from worker.keys import CONSUMER_GROUP, Keys
+
+RETRY_CONSUMER = "__retry__"
+
+# Atomically take the ids whose retry is due, so two replicas never take the same one.
+_POP_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+return ids
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One inbox stream entry as read: its id and its raw fields."""
+
+    id: str
+    fields: dict[bytes, bytes]
+
+    @property
+    def received_at(self) -> int:
+        """When it entered the inbox (Unix seconds): the replay's stamp, else the entry id's time."""
+        stamp = self.fields.get(b"received_at")
+        if stamp is not None:
+            try:
+                return int(float(stamp))
+            except ValueError:
+                pass
+        return int(self.id.split("-", 1)[0]) // 1000
+
+
+class Inbox:
+    """The consumer side of ``<prefix>:inbox`` for one named consumer."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, consumer: str) -> None:
+        self._redis = client
+        self._keys = keys
+        self.consumer = consumer
+        self._pop_due = client.register_script(_POP_DUE)
+
+    def ensure_group(self) -> None:
+        """Create the stream and the consumer group if they do not exist yet."""
+        ensure_group(self._redis, self._keys)
+
+    def read_new(self, count: int, block_ms: int | None = None) -> list[Entry]:
+        """Entries never delivered to any consumer of the group."""
+        reply = self._redis.xreadgroup(
+            CONSUMER_GROUP, self.consumer, {self._keys.inbox: ">"}, count=count, block=block_ms
+        )
+        return [_entry(eid, fields) for _, items in reply or [] for eid, fields in items]
+
+    def claim_due(self, now: float, count: int) -> list[Entry]:
+        """Entries whose retry time has come, claimed for this consumer."""
+        ids = self._pop_due(keys=[self._keys.retry_due], args=[now, count])
+        if not ids:
+            return []
+        claimed = self._redis.xclaim(
+            self._keys.inbox, CONSUMER_GROUP, self.consumer, min_idle_time=0, message_ids=ids
+        )
+        return [_entry(eid, fields) for eid, fields in claimed if fields is not None]
+
+    def reclaim_orphans(self, min_idle_ms: int, count: int) -> list[Entry]:
+        """Entries left pending by consumers that stopped (crashed or killed) mid-batch."""
+        found: list[Entry] = []
+        for info in self._redis.xinfo_consumers(self._keys.inbox, CONSUMER_GROUP):
+            name = _text(info["name"])
+            if name in (RETRY_CONSUMER, self.consumer) or not info.get("pending"):
+                continue
+            stale = self._redis.xpending_range(
+                self._keys.inbox, CONSUMER_GROUP, "-", "+", count,
+                consumername=name, idle=min_idle_ms,
+            )
+            ids = [p["message_id"] for p in stale]
+            if ids:
+                claimed = self._redis.xclaim(
+                    self._keys.inbox, CONSUMER_GROUP, self.consumer,
+                    min_idle_time=min_idle_ms, message_ids=ids,
+                )
+                found.extend(_entry(eid, f) for eid, f in claimed if f is not None)
+            if len(found) >= count:
+                break
+        return found
+
+    def forget_idle_consumers(self, idle_ms: int) -> int:
+        """Remove consumers with nothing pending that have been silent for ``idle_ms``."""
+        removed = 0
+        for info in self._redis.xinfo_consumers(self._keys.inbox, CONSUMER_GROUP):
+            name = _text(info["name"])
+            if name == RETRY_CONSUMER or info.get("pending") or info.get("idle", 0) < idle_ms:
+                continue
+            self._redis.xgroup_delconsumer(self._keys.inbox, CONSUMER_GROUP, name)
+            removed += 1
+        return removed
+
+    def depth(self) -> dict[str, int]:
+        """Entries in the stream, pending in the group, and not yet read by anyone."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xlen(self._keys.inbox)
+        pipe.xpending(self._keys.inbox, CONSUMER_GROUP)
+        pipe.zcard(self._keys.retry_due)
+        try:
+            length, pending, waiting = pipe.execute()
+        except redis.ResponseError:  # no group yet
+            return {"length": 0, "pending": 0, "unread": 0, "waiting_retry": 0}
+        pending_count = int(pending["pending"]) if pending else 0
+        return {
+            "length": int(length),
+            "pending": pending_count,
+            "unread": max(0, int(length) - pending_count),
+            "waiting_retry": int(waiting),
+        }
+
+
+def ensure_group(client: redis.Redis, keys: Keys) -> None:
+    """Create ``<prefix>:inbox`` and its ``relay`` group (idempotent)."""
+    try:
+        client.xgroup_create(keys.inbox, CONSUMER_GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def finish(pipe: redis.client.Pipeline, keys: Keys, entry_id: str) -> None:
+    """Queue the commands that end an entry's life in the inbox (ack, delete, forget retries)."""
+    pipe.xack(keys.inbox, CONSUMER_GROUP, entry_id)
+    pipe.xdel(keys.inbox, entry_id)
+    pipe.hdel(keys.attempts, entry_id)
+
+
+def defer(pipe: redis.client.Pipeline, keys: Keys, entry_id: str, due: float) -> None:
+    """Queue the commands that park an entry until ``due`` (it stays pending, never lost)."""
+    pipe.zadd(keys.retry_due, {entry_id: due})
+    pipe.xclaim(
+        keys.inbox, CONSUMER_GROUP, RETRY_CONSUMER, min_idle_time=0,
+        message_ids=[entry_id], justid=True,
+    )
+
+
+def _entry(eid: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
+    return Entry(_text(eid), dict(fields or {}))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

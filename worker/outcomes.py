@@ -1,0 +1,37 @@
+"""What happened to one inbox entry: the vocabulary every stage and report shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal["delivered", "skipped", "retry", "dead", "paused"]
+
+# Skip reasons
+TOGGLE_OFF = "toggle_off"
+PATH_BLOCKED = "path_blocked"
+CALLBACK_DROPPED = "callback_dropped"
+UNSUPPORTED = "unsupported"
+
+# Dead-letter reasons raised by the relay itself (parse errors carry their own codes)
+MISSING_IDENTIFIER = "missing_identifier"
+CALLBACK_ERROR = "callback_error"
+REJECTED = "rejected"
+RETRIES_EXHAUSTED = "retries_exhausted"
+TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The fate of one entry; ``reason`` is a stable code, ``detail`` a sentence for people."""
+
+    entry_id: str
+    status: Status
+    reason: str | None = None
+    detail: str = ""
+    event_id: str | None = None
+    name: str | None = None
+    identifier: str | None = None
+    http_status: int | None = None
+    excerpt: str = ""
+    retry_after_s: float | None = None

@@ -1,0 +1,205 @@
+"""From raw inbox entries to operations ready to send: parse, normalise, workflow,
+callback, identity, mapping. No I/O: the caller fetches what Redis remembers and applies
+the outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from worker.errors import CallbackFailed, InvalidEvent, RejectedEvent
+from worker.events import Event
+from worker.identity import Identity, memories, memory_keys, resolve
+from worker.ids import event_ulid
+from worker.inbox import Entry
+from worker.mapping import Operation, PageNameOverflow, build_operation
+from worker.normalize import normalize, parse_json
+from worker.outcomes import (
+    CALLBACK_DROPPED,
+    CALLBACK_ERROR,
+    MISSING_IDENTIFIER,
+    TOO_LARGE,
+    UNSUPPORTED,
+    Outcome,
+)
+from worker.workflow.callbacks import apply_callback
+from worker.workflow.model import Workflow
+from worker.workflow.rules import decide
+
+MemoryKey = tuple[str, str]
+CallbackRunner = Callable[[Event, str], Event | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The settings the preparation stage needs, as plain values."""
+
+    identify_by: str = "identify_by_email"
+    unidentified: str = "anonymous"
+    page_overflow: PageNameOverflow = "dead_letter"
+    max_event_bytes: int = 32_768
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """An entry that parsed into an event."""
+
+    entry: Entry
+    event: Event
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """An entry whose operation is ready to send."""
+
+    entry: Entry
+    event: Event
+    event_id: str
+    identity: Identity
+    operation: Operation
+
+    def outcome(self, status: str, **kw: object) -> Outcome:
+        """An outcome for this entry carrying its event id, name and identifier."""
+        return Outcome(
+            self.entry.id,
+            status,  # type: ignore[arg-type]
+            event_id=self.event_id,
+            name=self.event.name,
+            identifier=self.identity.value,
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+@dataclass
+class Prepared:
+    """The result of preparing a batch: what to send, what is already decided, what to remember."""
+
+    ready: list[Ready] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    memories: dict[MemoryKey, str] = field(default_factory=dict)
+
+
+def parse_entries(
+    entries: Sequence[Entry], workflow: Workflow, policy: Policy
+) -> tuple[list[Parsed], list[Outcome]]:
+    """Parse and normalise each entry; what cannot be read becomes a dead outcome."""
+    parsed: list[Parsed] = []
+    dead: list[Outcome] = []
+    for entry in entries:
+        raw = entry.fields.get(b"event")
+        if raw is None:
+            dead.append(Outcome(entry.id, "dead", "missing_field", "inbox entry has no 'event' field"))
+            continue
+        if len(raw) > policy.max_event_bytes:
+            dead.append(
+                Outcome(
+                    entry.id, "dead", TOO_LARGE,
+                    f"event is {len(raw)} bytes; the limit is {policy.max_event_bytes} "
+                    "(CIO_MAX_EVENT_BYTES)",
+                )
+            )
+            continue
+        try:
+            event = normalize(
+                parse_json(raw),
+                received_at=entry.received_at,
+                page_view_event=workflow.page_view_event,
+            )
+        except InvalidEvent as exc:
+            dead.append(Outcome(entry.id, "dead", exc.reason, exc.detail))
+            continue
+        parsed.append(Parsed(entry, event, event_ulid(event.dedupe_key)))
+    return parsed, dead
+
+
+def needed_memories(parsed: Sequence[Parsed]) -> list[MemoryKey]:
+    """The remembered identities this batch may need, without duplicates."""
+    seen: dict[MemoryKey, None] = {}
+    for p in parsed:
+        for key in memory_keys(p.event):
+            seen[key] = None
+    return list(seen)
+
+
+def route(
+    parsed: Sequence[Parsed],
+    workflow: Workflow,
+    remembered: Mapping[MemoryKey, str],
+    policy: Policy,
+    run_callback: CallbackRunner = apply_callback,
+) -> Prepared:
+    """Apply workflow, callback, identity and mapping to each event, in inbox order.
+
+    An identify teaches the batch who an anonymous id or user id is before the events
+    after it are resolved, whether or not the identify itself is forwarded.
+    """
+    result = Prepared()
+    known = dict(remembered)
+    for p in parsed:
+        event = p.event
+        if event.kind == "identify":
+            _learn(event, policy.identify_by, known, result.memories)
+        outcome, ready = _route_one(p, workflow, known, policy, run_callback)
+        if ready is not None:
+            result.ready.append(ready)
+        if outcome is not None:
+            result.outcomes.append(outcome)
+    return result
+
+
+def _learn(
+    event: Event, identify_by: str, known: dict[MemoryKey, str], learned: dict[MemoryKey, str]
+) -> None:
+    identity = resolve(event, identify_by, {})
+    if identity is None or identity.anonymous:
+        return
+    for key in memories(event, identity.value):
+        known[key] = identity.value
+        learned[key] = identity.value
+
+
+def _route_one(
+    p: Parsed,
+    workflow: Workflow,
+    known: Mapping[MemoryKey, str],
+    policy: Policy,
+    run_callback: CallbackRunner,
+) -> tuple[Outcome | None, Ready | None]:
+    event = p.event
+
+    def settled(status: str, reason: str, detail: str = "", identifier: str | None = None):
+        return Outcome(
+            p.entry.id, status, reason, detail,  # type: ignore[arg-type]
+            event_id=p.event_id, name=event.name, identifier=identifier,
+        ), None
+
+    decision = decide(workflow, event.name, event.url)
+    if not decision.fire:
+        return settled("skipped", decision.reason or "toggle_off")
+    if event.kind == "group":
+        return settled("skipped", UNSUPPORTED, "group calls are not sent to Customer.io")
+    rule = workflow.events.get(event.name)
+    if rule is not None and rule.callback:
+        try:
+            changed = run_callback(event, rule.callback)
+        except CallbackFailed as exc:
+            return settled("dead", CALLBACK_ERROR, exc.last_line)
+        if changed is None:
+            return settled("skipped", CALLBACK_DROPPED)
+        event = changed
+    identity = resolve(event, policy.identify_by, known)
+    if identity is None or (identity.anonymous and policy.unidentified == "dead_letter"):
+        return settled(
+            "dead", MISSING_IDENTIFIER,
+            f"no {policy.identify_by} on the event or remembered for its ids",
+        )
+    try:
+        op = build_operation(
+            event, identity, p.event_id,
+            identify_by=policy.identify_by, page_overflow=policy.page_overflow,
+        )
+    except RejectedEvent as exc:
+        return settled("dead", exc.reason, exc.detail, identity.value)
+    return None, Ready(p.entry, event, p.event_id, identity, op)
