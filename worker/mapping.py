@@ -13,9 +13,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from worker import cio_limits as lim
-from worker.errors import RejectedEvent
+from worker.errors import InvalidEvent, RejectedEvent
 from worker.events import Event
 from worker.identity import Identity
+from worker.normalize.timestamps import parse_timestamp
 
 Endpoint = Literal["batch", "anonymous"]
 PageNameOverflow = Literal["dead_letter", "strip_query", "truncate"]
@@ -108,6 +109,15 @@ def build_operation(
 def person_attributes(event: Event) -> dict[str, Any]:
     """Identify attributes: the user traits, plus the anonymous id so past visits merge."""
     attributes = dict(event.traits)
+    for key in ("created_at", "createdAt"):
+        if key in attributes and not isinstance(attributes[key], int):
+            # Customer.io reads created_at as Unix seconds; ISO strings break segments.
+            try:
+                attributes["created_at"] = parse_timestamp(
+                    attributes.pop(key), received_at=event.timestamp, field=key
+                )
+            except InvalidEvent as exc:
+                raise RejectedEvent("invalid_event", exc.detail) from None
     if event.anonymous_id and "anonymous_id" not in attributes:
         attributes["anonymous_id"] = event.anonymous_id
     return attributes
