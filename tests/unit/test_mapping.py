@@ -19,7 +19,9 @@ ANON = Identity("anon-1", anonymous=True)
 
 
 def _event(kind: str = "track", name: str = "Added to cart", **kw: Any) -> Event:
-    return Event(kind=kind, name=name, timestamp=1_700_000_000, dedupe_key="k", source="segment", **kw)  # type: ignore[arg-type]
+    return Event(
+        kind=kind, name=name, timestamp=1_700_000_000, dedupe_key="k", source="segment", **kw
+    )  # type: ignore[arg-type]
 
 
 def _body(event: Event, identity: Identity = PERSON, **kw: Any) -> dict[str, Any]:
@@ -208,7 +210,9 @@ def _big_attributes() -> dict[str, Any]:
             "limit_exceeded",
         ),
         (
-            _event("identify", "Create user", traits={"bio": "b" * (lim.ATTRIBUTE_VALUE_MAX_BYTES + 1)}),
+            _event(
+                "identify", "Create user", traits={"bio": "b" * (lim.ATTRIBUTE_VALUE_MAX_BYTES + 1)}
+            ),
             "limit_exceeded",
         ),
         (
