@@ -1,0 +1,56 @@
+"""docker-compose.yml, Procfile and Makefile name commands that exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from worker.cli.main import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli_commands() -> set[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return set(sub.choices)  # type: ignore[arg-type]
+
+
+def _check(argv: list[str]) -> None:
+    if argv[0] == "cio-relay":
+        assert argv[1] in _cli_commands(), argv
+    elif argv[0] == "celery":
+        assert argv[1:3] == ["-A", "worker.app"] and argv[3] in {"worker", "beat", "flower"}
+    else:
+        assert argv[0] == "redis-server", argv
+
+
+def test_compose_services_run_real_commands() -> None:
+    """Every compose service's command is a celery, cio-relay or redis-server command."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"redis", "worker", "beat", "flower", "emulator"} <= set(services)
+    for svc in services.values():
+        _check(svc["command"])
+
+
+def test_compose_workers_scale() -> None:
+    """Workers have no fixed container name or host port, so --scale worker=N works."""
+    worker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    assert "container_name" not in worker and "ports" not in worker
+
+
+def test_procfile_runs_real_commands() -> None:
+    """Each Procfile line is worker, beat or flower and runs a real command."""
+    lines = [ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.strip()]
+    names = {ln.split(":", 1)[0] for ln in lines}
+    assert names == {"worker", "beat", "flower"}
+    for ln in lines:
+        _check(ln.split(":", 1)[1].split())
+
+
+def test_ci_runs_make_test() -> None:
+    """CI calls the same test command the README gives."""
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text()
