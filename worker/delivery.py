@@ -69,19 +69,31 @@ class Deliverer:
                 wait = exc.retry_after_s if exc.retry_after_s is not None else 1.0
                 self._limiter.throttle(wait)
             failed = Outcome(
-                "", "retry", f"http_{exc.status}" if exc.status else "network", str(exc),
-                http_status=exc.status, excerpt=exc.excerpt, retry_after_s=exc.retry_after_s,
+                "",
+                "retry",
+                f"http_{exc.status}" if exc.status else "network",
+                str(exc),
+                http_status=exc.status,
+                excerpt=exc.excerpt,
+                retry_after_s=exc.retry_after_s,
             )
             log.warning(
-                "delivery_retry", events=len(run), status=exc.status, error=str(exc),
+                "delivery_retry",
+                events=len(run),
+                status=exc.status,
+                error=str(exc),
                 retry_after_s=exc.retry_after_s,
             )
             held = Outcome("", "retry", NOT_SENT, "held back after a failed request")
             return [_like(r, failed) for r in run], held
         except PauseDelivery as exc:
             paused = Outcome(
-                "", "paused", f"http_{exc.status}", str(exc),
-                http_status=exc.status, excerpt=exc.excerpt,
+                "",
+                "paused",
+                f"http_{exc.status}",
+                str(exc),
+                http_status=exc.status,
+                excerpt=exc.excerpt,
             )
             return [_like(r, paused) for r in run], paused
         except Rejected as exc:
@@ -93,8 +105,12 @@ class Deliverer:
                 second, stop = self._send_run(run[half:], deadline)
                 return first + second, stop
             dead = Outcome(
-                "", "dead", REJECTED, error_message(exc.excerpt),
-                http_status=exc.status, excerpt=exc.excerpt,
+                "",
+                "dead",
+                REJECTED,
+                error_message(exc.excerpt),
+                http_status=exc.status,
+                excerpt=exc.excerpt,
             )
             return [_like(run[0], dead)], None
         failed_items = {e.index: e.message for e in response.item_errors}

@@ -67,8 +67,10 @@ def dead_letter_fields(
     else:
         fields["raw_kind"] = RAW_FIELDS_MARKER
         fields["raw"] = json.dumps(
-            {k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-             for k, v in entry.fields.items()},
+            {
+                k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                for k, v in entry.fields.items()
+            },
             ensure_ascii=False,
         )
     optional = {

@@ -197,8 +197,11 @@ class Drainer:
         tracked = [o.entry_id for o in outcomes if o.status in ("retry", "dead")] or []
         if crashed:
             tracked = [e.id for e in entries]
-        stored = dict(zip(tracked, self._redis.hmget(self._keys.attempts, tracked), strict=True)) \
-            if tracked else {}
+        stored = (
+            dict(zip(tracked, self._redis.hmget(self._keys.attempts, tracked), strict=True))
+            if tracked
+            else {}
+        )
         pipe = self._redis.pipeline(transaction=True)
         final: list[Outcome] = []
         for o in outcomes:
@@ -247,8 +250,13 @@ class Drainer:
                 attempts = attempts.failed(now)
             pipe.xadd(self._keys.dlq, dead_letter_fields(entry, o, attempts, now))
             log.warning(
-                "dead_lettered", inbox_id=entry.id, event_id=o.event_id, name=o.name,
-                reason=o.reason, detail=o.detail, status=o.http_status,
+                "dead_lettered",
+                inbox_id=entry.id,
+                event_id=o.event_id,
+                name=o.name,
+                reason=o.reason,
+                detail=o.detail,
+                status=o.http_status,
             )
         elif o.status == "skipped":
             log.info(
@@ -276,8 +284,13 @@ class Drainer:
 
 def _exhausted(o: Outcome) -> Outcome:
     return Outcome(
-        o.entry_id, "dead", RETRIES_EXHAUSTED,
+        o.entry_id,
+        "dead",
+        RETRIES_EXHAUSTED,
         f"gave up after repeated failures; last: {o.detail}",
-        event_id=o.event_id, name=o.name, identifier=o.identifier,
-        http_status=o.http_status, excerpt=o.excerpt,
+        event_id=o.event_id,
+        name=o.name,
+        identifier=o.identifier,
+        http_status=o.http_status,
+        excerpt=o.excerpt,
     )

@@ -65,7 +65,7 @@ class Rejected(DeliveryError):
 
 
 class PauseDelivery(DeliveryError):
-    """Raised on 401, 403 and any 3xx: the destination is misconfigured; stop and keep everything."""
+    """Raised on 401, 403 and any 3xx: the destination is misconfigured; stop, keep all."""
 
 
 class WorkflowError(ConfigError):

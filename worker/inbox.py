@@ -34,7 +34,7 @@ class Entry:
 
     @property
     def received_at(self) -> int:
-        """When it entered the inbox (Unix seconds): the replay's stamp, else the entry id's time."""
+        """When it entered the inbox (Unix seconds): a replay's stamp, else the id's time."""
         stamp = self.fields.get(b"received_at")
         if stamp is not None:
             try:
@@ -82,14 +82,22 @@ class Inbox:
             if name in (RETRY_CONSUMER, self.consumer) or not info.get("pending"):
                 continue
             stale = self._redis.xpending_range(
-                self._keys.inbox, CONSUMER_GROUP, "-", "+", count,
-                consumername=name, idle=min_idle_ms,
+                self._keys.inbox,
+                CONSUMER_GROUP,
+                "-",
+                "+",
+                count,
+                consumername=name,
+                idle=min_idle_ms,
             )
             ids = [p["message_id"] for p in stale]
             if ids:
                 claimed = self._redis.xclaim(
-                    self._keys.inbox, CONSUMER_GROUP, self.consumer,
-                    min_idle_time=min_idle_ms, message_ids=ids,
+                    self._keys.inbox,
+                    CONSUMER_GROUP,
+                    self.consumer,
+                    min_idle_time=min_idle_ms,
+                    message_ids=ids,
                 )
                 found.extend(_entry(eid, f) for eid, f in claimed if f is not None)
             if len(found) >= count:
@@ -146,8 +154,12 @@ def defer(pipe: redis.client.Pipeline, keys: Keys, entry_id: str, due: float) ->
     """Queue the commands that park an entry until ``due`` (it stays pending, never lost)."""
     pipe.zadd(keys.retry_due, {entry_id: due})
     pipe.xclaim(
-        keys.inbox, CONSUMER_GROUP, RETRY_CONSUMER, min_idle_time=0,
-        message_ids=[entry_id], justid=True,
+        keys.inbox,
+        CONSUMER_GROUP,
+        RETRY_CONSUMER,
+        min_idle_time=0,
+        message_ids=[entry_id],
+        justid=True,
     )
 
 

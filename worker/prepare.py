@@ -90,12 +90,16 @@ def parse_entries(
     for entry in entries:
         raw = entry.fields.get(b"event")
         if raw is None:
-            dead.append(Outcome(entry.id, "dead", "missing_field", "inbox entry has no 'event' field"))
+            dead.append(
+                Outcome(entry.id, "dead", "missing_field", "inbox entry has no 'event' field")
+            )
             continue
         if len(raw) > policy.max_event_bytes:
             dead.append(
                 Outcome(
-                    entry.id, "dead", TOO_LARGE,
+                    entry.id,
+                    "dead",
+                    TOO_LARGE,
                     f"event is {len(raw)} bytes; the limit is {policy.max_event_bytes} "
                     "(CIO_MAX_EVENT_BYTES)",
                 )
@@ -171,8 +175,13 @@ def _route_one(
 
     def settled(status: str, reason: str, detail: str = "", identifier: str | None = None):
         return Outcome(
-            p.entry.id, status, reason, detail,  # type: ignore[arg-type]
-            event_id=p.event_id, name=event.name, identifier=identifier,
+            p.entry.id,
+            status,
+            reason,
+            detail,  # type: ignore[arg-type]
+            event_id=p.event_id,
+            name=event.name,
+            identifier=identifier,
         ), None
 
     decision = decide(workflow, event.name, event.url)
@@ -192,13 +201,17 @@ def _route_one(
     identity = resolve(event, policy.identify_by, known)
     if identity is None or (identity.anonymous and policy.unidentified == "dead_letter"):
         return settled(
-            "dead", MISSING_IDENTIFIER,
+            "dead",
+            MISSING_IDENTIFIER,
             f"no {policy.identify_by} on the event or remembered for its ids",
         )
     try:
         op = build_operation(
-            event, identity, p.event_id,
-            identify_by=policy.identify_by, page_overflow=policy.page_overflow,
+            event,
+            identity,
+            p.event_id,
+            identify_by=policy.identify_by,
+            page_overflow=policy.page_overflow,
         )
     except RejectedEvent as exc:
         return settled("dead", exc.reason, exc.detail, identity.value)

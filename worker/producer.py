@@ -51,9 +51,7 @@ def encode_event(event: Any, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> bytes:
         raise InvalidEvent("invalid_field", f"not JSON-serialisable: {exc}") from None
     encoded = data.encode("utf-8")
     if len(encoded) > max_bytes:
-        raise InvalidEvent(
-            "too_large", f"event is {len(encoded)} bytes; the limit is {max_bytes}"
-        )
+        raise InvalidEvent("too_large", f"event is {len(encoded)} bytes; the limit is {max_bytes}")
     return encoded
 
 

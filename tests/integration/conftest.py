@@ -46,8 +46,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     data = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [binary, str(ROOT / "config" / "redis.conf"), "--port", str(port),
-         "--bind", "127.0.0.1", "--dir", str(data)],
+        [
+            binary,
+            str(ROOT / "config" / "redis.conf"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
@@ -116,15 +124,27 @@ class Relay:
     def start(self, concurrency: int = 2) -> Relay:
         celery = [sys.executable, "-m", "celery", "-A", "worker.app"]
         n = len(self.procs)
-        self.procs.append(self._spawn(
-            celery + ["worker", "--loglevel=INFO", f"--concurrency={concurrency}",
-                      "-n", f"w{n}-{self.prefix}@%h", "--without-mingle", "--without-gossip"],
-            f"worker{n}.log",
-        ))
-        self.procs.append(self._spawn(
-            celery + ["beat", "--loglevel=INFO", "-s", str(self.logdir / f"beat{n}")],
-            f"beat{n}.log",
-        ))
+        self.procs.append(
+            self._spawn(
+                [
+                    *celery,
+                    "worker",
+                    "--loglevel=INFO",
+                    f"--concurrency={concurrency}",
+                    "-n",
+                    f"w{n}-{self.prefix}@%h",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                f"worker{n}.log",
+            )
+        )
+        self.procs.append(
+            self._spawn(
+                [*celery, "beat", "--loglevel=INFO", "-s", str(self.logdir / f"beat{n}")],
+                f"beat{n}.log",
+            )
+        )
         return self
 
     def _spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
@@ -134,7 +154,11 @@ class Relay:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "worker.cli.main", *args],
-            env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def logs(self) -> str:

@@ -44,19 +44,31 @@ def test_enabled_events_arrive_and_others_are_skipped(
 ) -> None:
     """Identify, attributed anonymous page view, callback change, toggle-off, path block, drop."""
     identify = cl(
-        "identify", None, "m-identify",
-        user_traits={"t": "Object", "v": {"first_name": {"t": "string", "v": "Ada"},
-                                          "email": {"t": "string", "v": ADA}}},
+        "identify",
+        None,
+        "m-identify",
+        user_traits={
+            "t": "Object",
+            "v": {"first_name": {"t": "string", "v": "Ada"}, "email": {"t": "string", "v": ADA}},
+        },
         identify_by_email={"t": "string", "v": ADA, "ib": True},
     )
-    page = cl("pageview", "Page viewed", "m-page",
-              page_url={"t": "string", "v": "https://shop.example.com/shoes"})
+    page = cl(
+        "pageview",
+        "Page viewed",
+        "m-page",
+        page_url={"t": "string", "v": "https://shop.example.com/shoes"},
+    )
     cart = cl("trackClick", "Added to cart", "m-cart", value={"t": "number", "v": "19.5"})
     cart["properties"]["productProperties"] = [  # type: ignore[index]
         {"product_id": {"t": "string", "v": "sku-1"}, "product_price": {"t": "number", "v": 19.5}}
     ]
-    admin = cl("pageview", "Page viewed", "m-admin",
-               page_url={"t": "string", "v": "https://shop.example.com/admin/x"})
+    admin = cl(
+        "pageview",
+        "Page viewed",
+        "m-admin",
+        page_url={"t": "string", "v": "https://shop.example.com/admin/x"},
+    )
     off = cl("trackClick", "Disabled event", "m-off")
     unlisted = cl("trackClick", "Not in workflow", "m-unlisted")
     dropped = cl("trackClick", "Dropped", "m-drop")
@@ -92,12 +104,22 @@ def test_bad_input_lands_in_dlq_and_replay_delivers_once(
     """Invalid event, missing identifier and a 400 are dead-lettered; replay sends the same ULID."""
     keys = Keys(relay.prefix)
     relay.redis.xadd(keys.inbox, {"event": b"{not json"})
-    nobody = {"type": "track", "event": "Purchased", "messageId": "m-nobody",
-              "properties": {"total": 5}}
+    nobody = {
+        "type": "track",
+        "event": "Purchased",
+        "messageId": "m-nobody",
+        "properties": {"total": 5},
+    }
     enqueue(relay.redis, nobody, prefix=relay.prefix)
     emulator_client.set_faults(poison="POISON-MARK")
-    poisoned = {"type": "track", "event": "Purchased", "userId": "u1", "messageId": "m-poison",
-                "context": {"traits": {"email": ADA}}, "properties": {"note": "POISON-MARK"}}
+    poisoned = {
+        "type": "track",
+        "event": "Purchased",
+        "userId": "u1",
+        "messageId": "m-poison",
+        "context": {"traits": {"email": ADA}},
+        "properties": {"note": "POISON-MARK"},
+    }
     enqueue(relay.redis, poisoned, prefix=relay.prefix)
 
     wait_until(lambda: relay.redis.xlen(keys.dlq) >= 3, 60, "three dead letters")
@@ -124,24 +146,49 @@ def test_requests_conform_to_customerio_spec_and_hide_the_key(
 ) -> None:
     """Every recorded request passes cio-contract-check; the API key is in no log or record."""
     proc = subprocess.run(
-        [sys.executable, "-m", "worker.cli.main", "enqueue", "--no-progress",
-         str(ROOT / "config" / "samples" / "customerlabs.jsonl")],
-        env=relay.env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "worker.cli.main",
+            "enqueue",
+            "--no-progress",
+            str(ROOT / "config" / "samples" / "customerlabs.jsonl"),
+        ],
+        env=relay.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     subprocess.run(
-        [sys.executable, "-m", "worker.cli.main", "enqueue", "--no-progress",
-         str(ROOT / "config" / "samples" / "segment.jsonl")],
-        env=relay.env, cwd=ROOT, check=True, capture_output=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "worker.cli.main",
+            "enqueue",
+            "--no-progress",
+            str(ROOT / "config" / "samples" / "segment.jsonl"),
+        ],
+        env=relay.env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     wait_until(lambda: settled(relay, 20), 60, "the sample events to settle")
     recorded = tmp_path / "requests.jsonl"
     recorded.write_text(emulator_client.requests_jsonl())
     assert recorded.read_text().strip(), "no request was recorded"
     check = subprocess.run(
-        [sys.executable, str(ROOT.parent / "shared" / "tools" / "cio-contract-check"),
-         str(recorded)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(ROOT.parent / "shared" / "tools" / "cio-contract-check"),
+            str(recorded),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert check.returncode == 0, check.stdout + check.stderr
     keys = Keys(relay.prefix)

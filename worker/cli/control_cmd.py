@@ -45,7 +45,9 @@ def check_cmd(args: argparse.Namespace) -> int:
         site_id, api_key = ctx.settings.require_credentials()
         client = TrackClient(ctx.settings.base_url, site_id, api_key)
         region = client.check_region()
-        results.append(("credentials", True, f"{ctx.settings.base_url} region={region.get('region')}"))
+        results.append(
+            ("credentials", True, f"{ctx.settings.base_url} region={region.get('region')}")
+        )
     except (ConfigError, DeliveryError) as exc:
         results.append(("credentials", False, str(exc)))
 
@@ -56,10 +58,14 @@ def check_cmd(args: argparse.Namespace) -> int:
         aof = bool(info.get("aof_enabled"))
         ok = aof and policy == "noeviction"
         results.append(
-            ("redis", ok, f"aof={'on' if aof else 'off'} maxmemory-policy={policy}"
-             + ("" if ok else " (want appendonly yes and noeviction, see config/redis.conf)"))
+            (
+                "redis",
+                ok,
+                f"aof={'on' if aof else 'off'} maxmemory-policy={policy}"
+                + ("" if ok else " (want appendonly yes and noeviction, see config/redis.conf)"),
+            )
         )
-    except Exception as exc:  # noqa: BLE001 - any Redis failure is a failed check
+    except Exception as exc:
         results.append(("redis", False, f"{type(exc).__name__}: {exc}"))
 
     path = ctx.settings.workflow_file
@@ -67,10 +73,12 @@ def check_cmd(args: argparse.Namespace) -> int:
         if path is not None:
             load_workflow_file(path)
         live = WorkflowStore(ctx.redis, ctx.keys).get()
-        results.append(("workflow", True, f"{len(live.events)} events listed, default {live.default}"))
+        results.append(
+            ("workflow", True, f"{len(live.events)} events listed, default {live.default}")
+        )
     except WorkflowError as exc:
         results.append(("workflow", False, describe_error(str(path), exc) if path else str(exc)))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         results.append(("workflow", False, f"{type(exc).__name__}: {exc}"))
 
     results.append(_workers_check())
@@ -88,8 +96,12 @@ def _workers_check() -> tuple[str, bool, str]:
         from worker.app import app
 
         replies = app.control.ping(timeout=2.0) or []
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return ("workers", False, f"{type(exc).__name__}: {exc}")
     if not replies:
         return ("workers", False, "no live worker answered (is `celery -A worker.app worker` up?)")
-    return ("workers", True, f"{len(replies)} live: " + ", ".join(sorted(next(iter(r)) for r in replies)))
+    return (
+        "workers",
+        True,
+        f"{len(replies)} live: " + ", ".join(sorted(next(iter(r)) for r in replies)),
+    )

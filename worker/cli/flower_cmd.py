@@ -26,8 +26,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def flower_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
     """The argv and extra environment that start Flower for these settings."""
     argv = [
-        sys.executable, "-m", "celery", "-A", "worker.app", "flower",
-        f"--address={settings.flower_address}", f"--port={settings.flower_port}",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.app",
+        "flower",
+        f"--address={settings.flower_address}",
+        f"--port={settings.flower_port}",
     ]
     env: dict[str, str] = {}
     if settings.flower_user and settings.flower_password:

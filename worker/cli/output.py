@@ -37,8 +37,5 @@ def fail(message: str) -> int:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, dict | list):
-        text = json.dumps(value, ensure_ascii=False)
-    else:
-        text = str(value)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -139,13 +139,20 @@ def run(args: argparse.Namespace) -> int:
         celery = [sys.executable, "-m", "celery", "-A", "worker.app"]
         stack.start(
             "worker",
-            celery + ["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}",
-                      "-n", "relay@%h", "-E"],
+            [
+                *celery,
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={args.concurrency}",
+                "-n",
+                "relay@%h",
+                "-E",
+            ],
             env,
         )
         stack.start(
             "beat",
-            celery + ["beat", "--loglevel=INFO", "-s", str(RUN_DIR / "celerybeat-schedule")],
+            [*celery, "beat", "--loglevel=INFO", "-s", str(RUN_DIR / "celerybeat-schedule")],
             env,
         )
         if not args.no_flower:
