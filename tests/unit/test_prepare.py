@@ -1,0 +1,239 @@
+"""Tests for preparing inbox entries: parsing, workflow, callbacks, identity, mapping."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from worker.errors import CallbackFailed
+from worker.events import Event
+from worker.inbox import Entry
+from worker.prepare import Parsed, Policy, needed_memories, parse_entries, route
+from worker.workflow.loader import parse_workflow
+from worker.workflow.model import Workflow
+
+WORKFLOW = parse_workflow(
+    """\
+default = "on"
+
+[events.Off]
+enabled = false
+
+[events."Checkout step"]
+enabled = true
+[[events."Checkout step".trigger_paths]]
+pattern = "/admin/*"
+match = "glob"
+action = "dont_fire"
+
+[events.Shaped]
+enabled = true
+callback = "shop.cb:shape"
+"""
+)
+POLICY = Policy()
+TS = "2023-11-14T22:00:00Z"
+ENTRY_MS = 1_700_000_000_000
+
+
+def _entry(n: int, raw: Any) -> Entry:
+    data = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+    return Entry(id=f"{ENTRY_MS + n}-0", fields={b"event": data})
+
+
+def _track(name: str = "Added to cart", **kw: Any) -> dict[str, Any]:
+    return {"type": "track", "event": name, "timestamp": TS, "messageId": name, **kw}
+
+
+def _parse(*raws: Any, workflow: Workflow = WORKFLOW, policy: Policy = POLICY) -> list[Parsed]:
+    parsed, dead = parse_entries([_entry(i, r) for i, r in enumerate(raws)], workflow, policy)
+    assert dead == []
+    return parsed
+
+
+def _route(*raws: Any, policy: Policy = POLICY, **kw: Any) -> Any:
+    return route(_parse(*raws, policy=policy), WORKFLOW, kw.pop("remembered", {}), policy, **kw)
+
+
+def _single_outcome(*raws: Any, **kw: Any) -> tuple[str, str | None]:
+    prepared = _route(*raws, **kw)
+    assert prepared.ready == []
+    [outcome] = prepared.outcomes
+    return outcome.status, outcome.reason
+
+
+EMAIL_TRAITS = {"email": "ada@example.com"}
+
+
+def test_parse_keeps_entry_and_gives_event_id() -> None:
+    """A readable entry becomes a Parsed carrying its entry and a stable event id."""
+    [p] = _parse(_track())
+    assert (p.entry.id, p.event.kind, p.event.name) == (f"{ENTRY_MS}-0", "track", "Added to cart")
+    assert p.event_id == _parse(_track())[0].event_id
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({b"event": b"{not json"}, "invalid_json"),
+        ({b"other": b"{}"}, "missing_field"),
+        ({b"event": json.dumps(_track(pad="x" * 200)).encode()}, "too_large"),
+    ],
+    ids=["invalid-json", "missing-field", "too-large"],
+)
+def test_parse_dead_letters_unreadable(fields: dict[bytes, bytes], reason: str) -> None:
+    """Entries that cannot be read become dead outcomes with a reason, not exceptions."""
+    entry = Entry(id="1-0", fields=fields)
+    parsed, dead = parse_entries([entry], WORKFLOW, replace(POLICY, max_event_bytes=150))
+    assert parsed == []
+    assert [(o.entry_id, o.status, o.reason) for o in dead] == [("1-0", "dead", reason)]
+
+
+def test_parse_keeps_good_entries_next_to_bad() -> None:
+    """One bad entry does not stop the others from parsing."""
+    entries = [_entry(0, _track()), Entry("2-0", {b"event": b"[]"}), _entry(2, _track("B"))]
+    parsed, dead = parse_entries(entries, WORKFLOW, POLICY)
+    assert [p.event.name for p in parsed] == ["Added to cart", "B"]
+    assert [o.entry_id for o in dead] == ["2-0"]
+
+
+def test_identified_track_is_ready() -> None:
+    """An event with an email is ready with a batch operation for that person."""
+    prepared = _route(_track(context={"traits": EMAIL_TRAITS}))
+    assert prepared.outcomes == []
+    [ready] = prepared.ready
+    assert (ready.identity.value, ready.operation.endpoint) == ("ada@example.com", "batch")
+
+
+def test_toggle_off_is_skipped() -> None:
+    """An event whose toggle is off is skipped as toggle_off."""
+    assert _single_outcome(_track("Off", anonymousId="a1")) == ("skipped", "toggle_off")
+
+
+def test_path_blocked_is_skipped() -> None:
+    """An event on a dont_fire path is skipped as path_blocked."""
+    raw = _track(
+        "Checkout step", anonymousId="a1", context={"page": {"url": "https://s.example/admin/x"}}
+    )
+    assert _single_outcome(raw) == ("skipped", "path_blocked")
+
+
+def test_group_is_unsupported() -> None:
+    """A group call is skipped as unsupported."""
+    raw = {"type": "group", "groupId": "g1", "userId": "u1", "timestamp": TS}
+    assert _single_outcome(raw) == ("skipped", "unsupported")
+
+
+def _runner(result: Any) -> Any:
+    def run(event: Event, spec: str) -> Event | None:
+        assert spec == "shop.cb:shape"
+        if isinstance(result, Exception):
+            raise result
+        return result(event) if callable(result) else result
+
+    return run
+
+
+def test_callback_drop_skips() -> None:
+    """A callback that returns None drops the event as callback_dropped."""
+    raw = _track("Shaped", anonymousId="a1")
+    assert _single_outcome(raw, run_callback=_runner(None)) == ("skipped", "callback_dropped")
+
+
+def test_callback_error_dead_letters_with_last_line() -> None:
+    """A callback that fails dead-letters the event with its last line as detail."""
+    prepared = _route(
+        _track("Shaped", anonymousId="a1"),
+        run_callback=_runner(CallbackFailed("KeyError: 'sku'")),
+    )
+    [outcome] = prepared.outcomes
+    assert (outcome.status, outcome.reason, outcome.detail) == (
+        "dead",
+        "callback_error",
+        "KeyError: 'sku'",
+    )
+
+
+def test_callback_change_is_sent() -> None:
+    """The event a callback returns is what gets mapped and sent."""
+    change = _runner(lambda e: replace(e, properties={"margin": 3}))
+    prepared = _route(_track("Shaped", anonymousId="a1"), run_callback=change)
+    [ready] = prepared.ready
+    assert ready.event.properties == {"margin": 3}
+    assert json.loads(ready.operation.encoded)["data"] == {"margin": 3}
+
+
+def test_events_without_callback_do_not_call_runner() -> None:
+    """The callback runner is only called for events whose rule names a callback."""
+    prepared = _route(_track(anonymousId="a1"), run_callback=_runner(AssertionError("called")))
+    assert len(prepared.ready) == 1
+
+
+def test_identify_teaches_later_anonymous_event() -> None:
+    """An identify earlier in the batch identifies a later event with the same anonymous id."""
+    identify = {"type": "identify", "anonymousId": "a1", "traits": EMAIL_TRAITS, "timestamp": TS}
+    prepared = _route(identify, _track(anonymousId="a1"))
+    assert prepared.outcomes == []
+    assert [r.identity.value for r in prepared.ready] == ["ada@example.com"] * 2
+    assert prepared.ready[1].operation.endpoint == "batch"
+    assert prepared.memories == {("anon", "a1"): "ada@example.com"}
+
+
+def test_event_before_identify_stays_anonymous() -> None:
+    """An event before the identify in the batch is not attributed retroactively."""
+    identify = {"type": "identify", "anonymousId": "a1", "traits": EMAIL_TRAITS, "timestamp": TS}
+    prepared = _route(_track(anonymousId="a1"), identify)
+    assert prepared.ready[0].identity.anonymous
+
+
+def test_remembered_identity_is_used() -> None:
+    """An identity remembered in Redis identifies an anonymous event."""
+    prepared = _route(_track(anonymousId="a1"), remembered={("anon", "a1"): "bo@example.com"})
+    assert prepared.ready[0].identity.value == "bo@example.com"
+
+
+def test_needed_memories_deduplicates() -> None:
+    """The memory keys a batch needs are listed once each."""
+    parsed = _parse(_track(anonymousId="a1"), _track("B", anonymousId="a1"))
+    assert needed_memories(parsed) == [("anon", "a1")]
+
+
+def test_missing_identifier_dead() -> None:
+    """An event with neither identifier nor anonymous id is dead as missing_identifier."""
+    assert _single_outcome(_track(userId="u1")) == ("dead", "missing_identifier")
+
+
+def test_unidentified_dead_letter_policy() -> None:
+    """With unidentified=dead_letter an anonymous-only event is dead."""
+    policy = replace(POLICY, unidentified="dead_letter")
+    assert _single_outcome(_track(anonymousId="a1"), policy=policy) == (
+        "dead",
+        "missing_identifier",
+    )
+
+
+def test_unidentified_anonymous_policy_sends_v1() -> None:
+    """With the default policy an anonymous-only event goes to the anonymous endpoint."""
+    [ready] = _route(_track(anonymousId="a1")).ready
+    assert ready.operation.endpoint == "anonymous"
+
+
+def test_mapping_rejection_is_dead_with_identifier() -> None:
+    """A limit the mapping enforces dead-letters the event with its reason and identifier."""
+    prepared = _route(_track("n" * 101, context={"traits": EMAIL_TRAITS}))
+    [outcome] = prepared.outcomes
+    assert (outcome.status, outcome.reason, outcome.identifier) == (
+        "dead",
+        "limit_exceeded",
+        "ada@example.com",
+    )
+
+
+def test_outcomes_keep_inbox_order() -> None:
+    """Outcomes and ready entries follow inbox order."""
+    prepared = _route(_track("Off", anonymousId="a"), _track(anonymousId="a"), _track("Off"))
+    assert [o.entry_id for o in prepared.outcomes] == [f"{ENTRY_MS}-0", f"{ENTRY_MS + 2}-0"]
+    assert [r.entry.id for r in prepared.ready] == [f"{ENTRY_MS + 1}-0"]
