@@ -1,0 +1,99 @@
+"""Fault cases over real processes: SIGKILL mid-batch, 401 pause, 503 outage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests.integration.conftest import Relay, wait_until
+from worker.emulator import EmulatorClient
+from worker.ids import event_ulid
+from worker.keys import Keys
+from worker.producer import enqueue_many
+
+pytestmark = pytest.mark.integration
+
+
+def purchases(n: int, tag: str) -> list[dict[str, object]]:
+    return [
+        {
+            "type": "track",
+            "event": "Purchased",
+            "userId": f"user-{i % 7}",
+            "messageId": f"{tag}-{i}",
+            "timestamp": "2026-03-02T10:15:00Z",
+            "context": {"traits": {"email": f"buyer{i % 7}@example.com"}},
+            "properties": {"order": i},
+        }
+        for i in range(n)
+    ]
+
+
+def delivered_ids(client: EmulatorClient) -> list[str]:
+    return [e["id"] for e in client.events()]
+
+
+def pool_children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_sigkill_of_busy_workers_loses_nothing(
+    relay_env: dict[str, str], emulator_client: EmulatorClient, tmp_path
+) -> None:
+    """Killing pool processes with SIGKILL three times mid-delivery: every event arrives once."""
+    relay_env = {**relay_env, "CIO_BATCH_SIZE": "40"}
+    emulator_client.set_faults(latency_ms=150)
+    relay = Relay(relay_env, tmp_path).start(concurrency=2)
+    try:
+        events = purchases(1500, "kill")
+        enqueue_many(relay.redis, events, prefix=relay.prefix)
+        worker_pid = relay.procs[0].pid
+        for round_ in range(3):
+            wait_until(
+                lambda r=round_: len(delivered_ids(emulator_client)) > 100 * (r + 1), 60,
+                "delivery to be under way",
+            )
+            children = pool_children(worker_pid)
+            assert children, "the worker has no pool processes"
+            os.kill(children[0], signal.SIGKILL)
+        emulator_client.set_faults(latency_ms=0)
+        wait_until(lambda: len(set(delivered_ids(emulator_client))) >= 1500, 120, "all events")
+        ids = delivered_ids(emulator_client)
+        assert sorted(set(ids)) == sorted(event_ulid(f"msg:kill-{i}") for i in range(1500))
+        assert relay.redis.xlen(Keys(relay.prefix).dlq) == 0
+    finally:
+        relay.stop()
+
+
+def test_401_pauses_without_dead_letters_then_resumes(
+    relay: Relay, emulator_client: EmulatorClient
+) -> None:
+    """A 401 pauses delivery and keeps every event; fixed credentials deliver them all."""
+    keys = Keys(relay.prefix)
+    emulator_client.set_faults(unauthorized=True)
+    enqueue_many(relay.redis, purchases(30, "auth"), prefix=relay.prefix)
+    wait_until(lambda: relay.redis.get(keys.paused) is not None, 60, "the pause")
+    assert "401" in relay.redis.get(keys.paused).decode()
+    assert relay.redis.xlen(keys.dlq) == 0
+    assert emulator_client.events() == []
+    stats = relay.cli("stats", "--json")
+    assert '"paused":' in stats.stdout and "401" in stats.stdout
+    emulator_client.set_faults(unauthorized=False)
+    wait_until(lambda: len(emulator_client.events()) == 30, 60, "delivery after the probe")
+    assert relay.redis.get(keys.paused) is None
+    assert relay.redis.xlen(keys.dlq) == 0
+
+
+def test_503_outage_ends_with_everything_delivered(
+    relay: Relay, emulator_client: EmulatorClient
+) -> None:
+    """Ten seconds of 503s mid-run: all events delivered afterwards, none dead."""
+    emulator_client.set_faults(outage="503", outage_s=10)
+    enqueue_many(relay.redis, purchases(200, "outage"), prefix=relay.prefix)
+    wait_until(lambda: len(set(delivered_ids(emulator_client))) == 200, 90, "all events")
+    assert relay.redis.xlen(Keys(relay.prefix).dlq) == 0
+    assert emulator_client.counters()["status"].get("503", 0) > 0
