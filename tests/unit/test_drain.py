@@ -1,0 +1,265 @@
+"""Tests for one drain cycle against fakeredis and an in-process emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import fakeredis
+import pytest
+from pydantic import SecretStr
+
+from worker.client import TrackClient
+from worker.drain import DrainConfig, Drainer
+from worker.emulator.client import EmulatorClient
+from worker.emulator.server import EmulatorServer
+from worker.keys import CONSUMER_GROUP, Keys
+from worker.prepare import Policy
+from worker.producer import enqueue, enqueue_many
+from worker.ratelimit import SharedRateLimiter
+from worker.workflow.model import Workflow
+from worker.workflow.store import WorkflowStore
+
+KEYS = Keys("cio")
+START = 1_700_000_000.0
+TS = "2023-11-14T22:00:00Z"
+
+
+class Clock:
+    """A clock tests move by hand; sleeping advances it instead of waiting."""
+
+    def __init__(self, now: float = START, tick_s: float = 0.0) -> None:
+        self.now = now
+        self.tick_s = tick_s
+
+    def __call__(self) -> float:
+        self.now += self.tick_s
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(port=0, site_id="site", api_key="key").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def emu(emulator: EmulatorServer) -> EmulatorClient:
+    return EmulatorClient(emulator.url)
+
+
+@pytest.fixture
+def r() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _drainer(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, clock: Clock, **config: Any
+) -> Drainer:
+    track = TrackClient(emulator.url, "site", SecretStr("key"), clock=clock)
+    limiter = SharedRateLimiter(r, KEYS, 1000, clock=clock, sleep=clock.sleep)
+    WorkflowStore(r, KEYS).replace(Workflow(default="on"))
+    return Drainer(r, KEYS, track, limiter, Policy(), DrainConfig(**config), "c1", clock=clock)
+
+
+def _track(name: str, email: str | None = "ada@example.com", **kw: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "track", "event": name, "timestamp": TS, "messageId": name}
+    if email:
+        event["context"] = {"traits": {"email": email}}
+    return {**event, **kw}
+
+
+def _run(drainer: Drainer) -> Any:
+    return drainer.process(drainer.inbox.read_new(100))
+
+
+def _retry_due(drainer: Drainer, clock: Clock) -> Any:
+    return drainer.process(drainer.inbox.claim_due(clock.now, 100))
+
+
+def _names(emu: EmulatorClient) -> list[str]:
+    return sorted(e["name"] for e in emu.events())
+
+
+def _dlq(r: fakeredis.FakeRedis) -> list[dict[str, str]]:
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in r.xrange(KEYS.dlq)]
+
+
+def _pending(r: fakeredis.FakeRedis) -> int:
+    return int(r.xpending(KEYS.inbox, CONSUMER_GROUP)["pending"])
+
+
+def test_delivers_and_empties_inbox(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """Valid events reach Customer.io and leave the inbox; nothing stays pending."""
+    drainer = _drainer(r, emulator, clock)
+    enqueue_many(r, [_track("A"), _track("B"), _track("C")])
+    counts = _run(drainer)
+    assert counts["delivered"] == 3
+    assert _names(emu) == ["A", "B", "C"]
+    assert r.xlen(KEYS.inbox) == 0
+    assert _pending(r) == 0
+
+
+def test_bad_events_dead_lettered_with_reason_and_raw(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """Unreadable or unidentifiable events go to the DLQ with their reason and raw bytes."""
+    drainer = _drainer(r, emulator, clock)
+    r.xadd(KEYS.inbox, {"event": b"{broken"})
+    enqueue(r, _track("NoOne", email=None, userId="u1"))
+    enqueue(r, _track("Good"))
+    _run(drainer)
+    assert _names(emu) == ["Good"]
+    dlq = _dlq(r)
+    assert [(d["reason"], d["raw"][:7]) for d in dlq] == [
+        ("invalid_json", "{broken"),
+        ("missing_identifier", '{"type"'),
+    ]
+    assert json.loads(dlq[1]["raw"])["event"] == "NoOne"
+    assert r.xlen(KEYS.inbox) == 0
+
+
+def test_drain_with_budget_delivers_everything(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient
+) -> None:
+    """A drain cycle with a small budget reads and delivers what is waiting, then stops."""
+    ticking = Clock(tick_s=0.01)
+    drainer = _drainer(r, emulator, ticking, budget_s=0.5)
+    enqueue_many(r, [_track(f"E{i}") for i in range(5)])
+    counts = drainer.drain()
+    assert counts["delivered"] == 5
+    assert len(emu.events()) == 5
+    assert r.xlen(KEYS.inbox) == 0
+
+
+def test_503_parks_entries_then_delivers_after_due(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """A 503 parks entries in the retry set, still pending; once due they are delivered."""
+    drainer = _drainer(r, emulator, clock)
+    ids, _ = enqueue_many(r, [_track("A"), _track("B")])
+    emu.set_faults(outage="503")
+    assert _run(drainer)["retry"] == 2
+    due = dict(r.zrange(KEYS.retry_due, 0, -1, withscores=True))
+    assert sorted(k.decode() for k in due) == sorted(ids)
+    assert all(score > clock.now for score in due.values())
+    assert _pending(r) == 2
+    assert r.xlen(KEYS.dlq) == 0
+
+    emu.set_faults(outage="off")
+    assert _retry_due(drainer, clock) == {}  # not due yet
+    clock.now = max(due.values()) + 0.001
+    assert _retry_due(drainer, clock)["delivered"] == 2
+    assert _names(emu) == ["A", "B"]
+    assert (r.xlen(KEYS.inbox), _pending(r), r.zcard(KEYS.retry_due)) == (0, 0, 0)
+    assert r.hlen(KEYS.attempts) == 0
+
+
+def test_401_pauses_without_dead_letters(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """Refused credentials pause delivery and keep every entry; nothing is dead-lettered."""
+    drainer = _drainer(r, emulator, clock)
+    enqueue_many(r, [_track("A"), _track("B")])
+    emu.set_faults(unauthorized=True)
+    _run(drainer)
+    assert r.get(KEYS.paused)
+    assert drainer.paused_reason() is not None
+    assert r.xlen(KEYS.dlq) == 0
+    assert r.xlen(KEYS.inbox) == 2
+    assert _pending(r) == 2
+
+
+def test_paused_drain_sends_nothing(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """While paused a drain cycle reads nothing from the inbox."""
+    drainer = _drainer(r, emulator, clock, budget_s=0.5)
+    drainer.pause("test")
+    enqueue(r, _track("A"))
+    emu.set_faults(unauthorized=True)
+    assert drainer.drain() == {}
+    assert emu.events() == []
+    assert r.xlen(KEYS.inbox) == 1
+
+
+def test_poison_dead_letters_only_that_event(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """A request refused because of one poison operation dead-letters only that event."""
+    drainer = _drainer(r, emulator, clock)
+    emu.set_faults(poison="POISON-MARK")
+    events = [_track("A"), _track("B", properties={"x": "POISON-MARK"}), _track("C"), _track("D")]
+    enqueue_many(r, events)
+    counts = _run(drainer)
+    assert (counts["delivered"], counts["dead"]) == (3, 1)
+    assert _names(emu) == ["A", "C", "D"]
+    [dead] = _dlq(r)
+    assert dead["reason"] == "rejected"
+    assert json.loads(dead["raw"])["event"] == "B"
+    assert dead["http_status"] == "400"
+    assert r.xlen(KEYS.inbox) == 0
+
+
+def test_retries_exhausted_after_max_attempts(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """An entry that keeps failing is dead-lettered as retries_exhausted after max_attempts."""
+    drainer = _drainer(r, emulator, clock, max_attempts=2)
+    enqueue(r, _track("A"))
+    emu.set_faults(outage="503")
+    assert _run(drainer)["retry"] == 1
+    clock.now += 10
+    assert _retry_due(drainer, clock)["dead"] == 1
+    [dead] = _dlq(r)
+    assert (dead["reason"], dead["attempts"], dead["http_status"]) == (
+        "retries_exhausted",
+        "2",
+        "503",
+    )
+    assert (r.xlen(KEYS.inbox), _pending(r), r.zcard(KEYS.retry_due)) == (0, 0, 0)
+    assert r.hlen(KEYS.attempts) == 0
+
+
+def test_identify_remembers_anonymous_id_with_ttl(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """An identify stores its anonymous id's identifier with the configured TTL."""
+    drainer = _drainer(r, emulator, clock, identity_ttl_s=3600)
+    identify = {
+        "type": "identify",
+        "anonymousId": "anon-1",
+        "traits": {"email": "ada@example.com"},
+        "timestamp": TS,
+    }
+    enqueue(r, identify)
+    _run(drainer)
+    key = KEYS.identity("anon", "anon-1")
+    assert r.get(key) == b"ada@example.com"
+    assert 0 < r.ttl(key) <= 3600
+
+
+def test_remembered_identity_attributes_later_batch(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
+) -> None:
+    """An anonymous event in a later batch is sent for the person remembered for its id."""
+    drainer = _drainer(r, emulator, clock)
+    r.set(KEYS.identity("anon", "anon-1"), "bo@example.com")
+    enqueue(r, _track("Later", email=None, anonymousId="anon-1"))
+    assert _run(drainer)["delivered"] == 1
+    [sent] = emu.requests()
+    assert sent["path"] == "/api/v2/batch"
