@@ -54,7 +54,8 @@ def test_sigkill_of_busy_workers_loses_nothing(
         worker_pid = relay.procs[0].pid
         for round_ in range(3):
             wait_until(
-                lambda r=round_: len(delivered_ids(emulator_client)) > 100 * (r + 1), 60,
+                lambda r=round_: len(delivered_ids(emulator_client)) > 100 * (r + 1),
+                60,
                 "delivery to be under way",
             )
             children = pool_children(worker_pid)

@@ -51,10 +51,11 @@ GARBAGE: list[bytes] = [
     b'{"method": "trackClick", "properties": "nope"}',
     b'{"type": "track", "event": "Purchased", "timestamp": "yesterday", "userId": "x"}',
     b"[" * 5000 + b"]" * 5000,
-    "{\"type\": \"track\", \"event\": \"\ud800\"}".encode("utf-8", "surrogatepass"),
+    '{"type": "track", "event": "\ud800"}'.encode("utf-8", "surrogatepass"),
     b"\xff\xfe\x00garbage",
-    json.dumps({"type": "track", "event": "Purchased", "userId": "x", "properties":
-                {"blob": "x" * 40_000}}).encode(),
+    json.dumps(
+        {"type": "track", "event": "Purchased", "userId": "x", "properties": {"blob": "x" * 40_000}}
+    ).encode(),
 ]
 
 

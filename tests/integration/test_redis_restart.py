@@ -30,8 +30,16 @@ class OwnRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", str(ROOT / "config" / "redis.conf"),
-             "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data)],
+            [
+                shutil.which("redis-server") or "redis-server",
+                str(ROOT / "config" / "redis.conf"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data),
+            ],
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)

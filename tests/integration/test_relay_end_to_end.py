@@ -145,37 +145,9 @@ def test_requests_conform_to_customerio_spec_and_hide_the_key(
     relay: Relay, emulator_client: EmulatorClient, tmp_path: Path
 ) -> None:
     """Every recorded request passes cio-contract-check; the API key is in no log or record."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "worker.cli.main",
-            "enqueue",
-            "--no-progress",
-            str(ROOT / "config" / "samples" / "customerlabs.jsonl"),
-        ],
-        env=relay.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "worker.cli.main",
-            "enqueue",
-            "--no-progress",
-            str(ROOT / "config" / "samples" / "segment.jsonl"),
-        ],
-        env=relay.env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    for sample in ("customerlabs.jsonl", "segment.jsonl"):
+        out = relay.cli("enqueue", "--no-progress", str(ROOT / "config" / "samples" / sample))
+        assert out.returncode == 0, out.stderr
     wait_until(lambda: settled(relay, 20), 60, "the sample events to settle")
     recorded = tmp_path / "requests.jsonl"
     recorded.write_text(emulator_client.requests_jsonl())
