@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
@@ -16,7 +16,9 @@ import structlog
 _secrets: list[str] = []
 
 
-def redact_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_secrets(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """Replace any registered secret inside a string value with ``[redacted]``."""
     if not _secrets:
         return event_dict

@@ -22,6 +22,7 @@ from worker.outcomes import (
     TOO_LARGE,
     UNSUPPORTED,
     Outcome,
+    Status,
 )
 from worker.workflow.callbacks import apply_callback
 from worker.workflow.model import Workflow
@@ -173,12 +174,14 @@ def _route_one(
 ) -> tuple[Outcome | None, Ready | None]:
     event = p.event
 
-    def settled(status: str, reason: str, detail: str = "", identifier: str | None = None):
+    def settled(
+        status: Status, reason: str, detail: str = "", identifier: str | None = None
+    ) -> tuple[Outcome, None]:
         return Outcome(
             p.entry.id,
             status,
             reason,
-            detail,  # type: ignore[arg-type]
+            detail,
             event_id=p.event_id,
             name=event.name,
             identifier=identifier,

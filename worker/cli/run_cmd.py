@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -47,7 +48,7 @@ def reachable(url: str) -> bool:
         return False
 
 
-def wait_for(check, timeout_s: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+def wait_for(check: Callable[[], bool], timeout_s: float = 15.0) -> bool:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if check():
