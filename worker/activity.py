@@ -10,6 +10,7 @@ import redis
 
 from worker.keys import Keys
 from worker.outcomes import Outcome
+from worker.redisconn import as_text
 
 
 def activity_fields(outcome: Outcome, now: float) -> dict[str, str]:
@@ -47,5 +48,7 @@ def follow(
 
 
 def _row(rid: bytes | str, fields: dict[bytes, bytes]) -> dict[str, Any]:
-    text = rid.decode() if isinstance(rid, bytes) else rid
-    return {"id": text, **{k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}}
+    return {
+        "id": as_text(rid),
+        **{k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()},
+    }

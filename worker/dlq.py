@@ -16,6 +16,7 @@ import redis
 from worker.inbox import Entry
 from worker.keys import Keys
 from worker.outcomes import Outcome
+from worker.redisconn import as_text
 
 RAW_FIELDS_MARKER = "fields"  # raw entry had no "event" field: all its fields, as JSON
 
@@ -159,7 +160,7 @@ class DeadLetterQueue:
                     yield letter
             if len(rows) < page:
                 return
-            start = "(" + _text(rows[-1][0])
+            start = "(" + as_text(rows[-1][0])
 
     def get(self, entry_id: str) -> DeadLetter | None:
         rows = self._redis.xrange(self._keys.dlq, entry_id, entry_id)
@@ -200,9 +201,5 @@ class DeadLetterQueue:
 
 def _letter(rid: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:
     return DeadLetter(
-        _text(rid), {_text(k): v.decode("utf-8", "replace") for k, v in fields.items()}
+        as_text(rid), {as_text(k): v.decode("utf-8", "replace") for k, v in fields.items()}
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

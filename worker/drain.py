@@ -194,14 +194,17 @@ class Drainer:
         """Apply every outcome in one MULTI; returns the outcomes as finally decided."""
         now = self._clock()
         by_id = {e.id: e for e in entries}
-        tracked = [o.entry_id for o in outcomes if o.status in ("retry", "dead")] or []
-        if crashed:
-            tracked = [e.id for e in entries]
-        stored = (
-            dict(zip(tracked, self._redis.hmget(self._keys.attempts, tracked), strict=True))
-            if tracked
-            else {}
+        # A re-claimed batch counts the crash as an attempt for every entry.
+        tracked = (
+            [e.id for e in entries]
+            if crashed
+            else [o.entry_id for o in outcomes if o.status in ("retry", "dead")]
         )
+        stored = {}
+        if tracked:
+            stored = dict(
+                zip(tracked, self._redis.hmget(self._keys.attempts, tracked), strict=True)
+            )
         pipe = self._redis.pipeline(transaction=True)
         final: list[Outcome] = []
         for o in outcomes:

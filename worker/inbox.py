@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import redis
 
 from worker.keys import CONSUMER_GROUP, Keys
+from worker.redisconn import as_text
 
 RETRY_CONSUMER = "__retry__"
 
@@ -78,7 +79,7 @@ class Inbox:
         """Entries left pending by consumers that stopped (crashed or killed) mid-batch."""
         found: list[Entry] = []
         for info in self._redis.xinfo_consumers(self._keys.inbox, CONSUMER_GROUP):
-            name = _text(info["name"])
+            name = as_text(info["name"])
             if name in (RETRY_CONSUMER, self.consumer) or not info.get("pending"):
                 continue
             stale = self._redis.xpending_range(
@@ -108,7 +109,7 @@ class Inbox:
         """Remove consumers with nothing pending that have been silent for ``idle_ms``."""
         removed = 0
         for info in self._redis.xinfo_consumers(self._keys.inbox, CONSUMER_GROUP):
-            name = _text(info["name"])
+            name = as_text(info["name"])
             if name == RETRY_CONSUMER or info.get("pending") or info.get("idle", 0) < idle_ms:
                 continue
             self._redis.xgroup_delconsumer(self._keys.inbox, CONSUMER_GROUP, name)
@@ -164,8 +165,4 @@ def defer(pipe: redis.client.Pipeline, keys: Keys, entry_id: str, due: float) ->
 
 
 def _entry(eid: bytes | str, fields: dict[bytes, bytes] | None) -> Entry:
-    return Entry(_text(eid), dict(fields or {}))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return Entry(as_text(eid), dict(fields or {}))

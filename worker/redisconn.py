@@ -16,3 +16,8 @@ def connect(settings: Settings) -> redis.Redis:
         health_check_interval=15,
         retry_on_timeout=True,
     )
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply (bytes from a client without decode_responses) as text."""
+    return value.decode() if isinstance(value, bytes) else value

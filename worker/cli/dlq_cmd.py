@@ -30,28 +30,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_json_flag(show)
     show.set_defaults(func=show_cmd)
 
-    replay = sub.add_parser(
-        "replay", help="move dead letters back to the inbox (same event, same ULID)"
+    _bulk_action(
+        sub, "replay", "move dead letters back to the inbox (same event, same ULID)", replay_cmd
     )
-    replay.add_argument("ids", nargs="*", metavar="ID", help="replay only these entries")
-    _filters(replay)
-    replay.add_argument("--all", action="store_true", help="replay every dead letter")
-    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed")
-    add_json_flag(replay)
-    replay.set_defaults(func=replay_cmd)
-
-    purge = sub.add_parser("purge", help="delete dead letters for good")
-    purge.add_argument("ids", nargs="*", metavar="ID")
-    _filters(purge)
-    purge.add_argument("--all", action="store_true", help="purge every dead letter")
-    purge.add_argument("--dry-run", action="store_true", help="say what would be purged")
-    add_json_flag(purge)
-    purge.set_defaults(func=purge_cmd)
+    _bulk_action(sub, "purge", "delete dead letters for good", purge_cmd)
 
     export = sub.add_parser("export", help="write dead letters as JSON lines")
     export.add_argument("file", metavar="FILE", help="output file, or - for stdout")
     _filters(export)
     export.set_defaults(func=export_cmd)
+
+
+def _bulk_action(sub: argparse._SubParsersAction, verb: str, help_text: str, func: object) -> None:
+    """A subcommand acting on chosen dead letters: IDs, filters or --all, with --dry-run."""
+    p = sub.add_parser(verb, help=help_text)
+    p.add_argument("ids", nargs="*", metavar="ID", help=f"{verb} only these entries")
+    _filters(p)
+    p.add_argument("--all", action="store_true", help=f"{verb} every dead letter")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"say what would be {verb}{'d' if verb.endswith('e') else 'ed'}",
+    )
+    add_json_flag(p)
+    p.set_defaults(func=func)
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
