@@ -62,6 +62,8 @@ class _Call:
     now: float
     body: Any = None
     item_sizes: list[int] | None = None
+    applied: int = 0
+    events: tuple[int, int] | None = None
 
 
 def _error(template: str, status: int, messages: list[str]) -> Response:
@@ -174,11 +176,13 @@ def _serve(state: EmulatorState, call: _Call) -> Response:
             state.counters.totals["operations_rejected"] += 1
         return _error(call.template, 400, [p.message for p in problems])
     with state.lock:
+        first = len(state.store.events)
         if call.template == ENTITY:
             outcome = apply_operation(state.store, call.body, ENTITY, call.now)
             count_outcome(state.counters, outcome, call.body["action"])
         else:
             _apply_v1(state, call)
+        call.applied, call.events = 1, (first, len(state.store.events))
     return Response(200, {})
 
 
@@ -225,6 +229,7 @@ def _batch(state: EmulatorState, call: _Call) -> Response:
     errors: list[dict[str, Any]] = []
     with state.lock:
         store, counters = state.store, state.counters
+        first = len(store.events)
         for index, (op, problems) in enumerate(zip(ops, verdicts, strict=True)):
             if problems:
                 errors += _batch_errors(index, problems)
@@ -232,14 +237,24 @@ def _batch(state: EmulatorState, call: _Call) -> Response:
             else:
                 outcome = apply_operation(store, op, BATCH, call.now)
                 count_outcome(counters, outcome, op["action"])
+                call.applied += 1
+        call.events = (first, len(store.events))
     return Response(207, {"errors": errors}) if errors else Response(200, {})
 
 
 def _record(state: EmulatorState, call: _Call, response: Response) -> None:
-    """Count the answer and keep the request (never its credentials)."""
+    """Count the answer and keep the request (never its credentials).
+
+    ``time`` is when the request arrived, ``answered_at`` when its answer was ready (after
+    any added latency); ``applied`` counts the operations applied and ``events`` is the
+    range ``[first, end)`` of stored-event sequence numbers it added, so each accepted
+    event can be joined to the moment it was accepted.
+    """
     request = call.request
     record: dict[str, Any] = {
         "time": call.now,
+        "answered_at": state.clock(),
+        "applied": call.applied,
         "method": request.method,
         "path": request.path,
         "query": request.query,
@@ -248,6 +263,8 @@ def _record(state: EmulatorState, call: _Call, response: Response) -> None:
         "status": response.status,
         "response": response.body,
     }
+    if call.events is not None:
+        record["events"] = list(call.events)
     if response.headers:
         record["response_headers"] = dict(response.headers)
     route = f"{request.method} {call.template}"
