@@ -10,7 +10,7 @@ import redis
 
 from worker.keys import Keys
 from worker.outcomes import Outcome
-from worker.redisconn import as_text
+from worker.redisconn import StreamRow, read_rows, stream_rows
 
 
 def activity_fields(outcome: Outcome, now: float) -> dict[str, str]:
@@ -29,8 +29,8 @@ def activity_fields(outcome: Outcome, now: float) -> dict[str, str]:
 
 def recent(client: redis.Redis, keys: Keys, count: int) -> list[dict[str, Any]]:
     """The last ``count`` activity entries, oldest first."""
-    rows = client.xrevrange(keys.activity, "+", "-", count=count)
-    return [_row(rid, fields) for rid, fields in reversed(rows)]
+    rows = stream_rows(client.xrevrange(keys.activity, "+", "-", count=count))
+    return [_row(row) for row in reversed(rows)]
 
 
 def follow(
@@ -40,15 +40,16 @@ def follow(
     last = after
     while True:
         reply = client.xread({keys.activity: last}, block=block_ms, count=500)
-        for _, items in reply or []:
-            for rid, fields in items:
-                row = _row(rid, fields)
+        for _, rows in read_rows(reply):
+            for raw in rows:
+                row = _row(raw)
                 last = row["id"]
                 yield row
 
 
-def _row(rid: bytes | str, fields: dict[bytes, bytes]) -> dict[str, Any]:
+def _row(row: StreamRow) -> dict[str, Any]:
+    rid, fields = row
     return {
-        "id": as_text(rid),
+        "id": rid,
         **{k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()},
     }

@@ -9,6 +9,7 @@ import redis
 
 from worker.keys import Keys
 from worker.outcomes import Outcome
+from worker.redisconn import hash_ints
 
 RATE_WINDOW_S = 10
 
@@ -44,7 +45,7 @@ def note_request(
 
 
 def read_counts(client: redis.Redis, keys: Keys) -> dict[str, int]:
-    return {k.decode(): int(v) for k, v in client.hgetall(keys.counters).items()}
+    return hash_ints(client, keys.counters)
 
 
 def send_rate(client: redis.Redis, keys: Keys, now: float) -> dict[str, float]:

@@ -16,7 +16,7 @@ import redis
 from worker.inbox import Entry
 from worker.keys import Keys
 from worker.outcomes import Outcome
-from worker.redisconn import as_text
+from worker.redisconn import StreamRow, as_text, stream_fields, stream_rows
 
 RAW_FIELDS_MARKER = "fields"  # raw entry had no "event" field: all its fields, as JSON
 
@@ -146,25 +146,28 @@ class DeadLetterQueue:
         """Every matching entry, oldest first, read page by page."""
         if flt.ids:
             for eid in flt.ids:
-                for rid, fields in self._redis.xrange(self._keys.dlq, eid, eid):
-                    letter = _letter(rid, fields)
+                for row in stream_rows(self._redis.xrange(self._keys.dlq, eid, eid)):
+                    letter = _letter(row)
                     if flt.matches(letter):
                         yield letter
             return
         start = "-"
         while True:
-            rows = self._redis.xrange(self._keys.dlq, start, "+", count=page)
-            for rid, fields in rows:
-                letter = _letter(rid, fields)
+            reply = self._redis.xrange(self._keys.dlq, start, "+", count=page)
+            for row in stream_rows(reply):
+                letter = _letter(row)
                 if flt.matches(letter):
                     yield letter
-            if len(rows) < page:
+            if not reply or len(reply) < page:
                 return
-            start = "(" + as_text(rows[-1][0])
+            last_id = reply[-1][0]
+            if last_id is None:
+                return
+            start = "(" + as_text(last_id)
 
     def get(self, entry_id: str) -> DeadLetter | None:
-        rows = self._redis.xrange(self._keys.dlq, entry_id, entry_id)
-        return _letter(*rows[0]) if rows else None
+        rows = stream_rows(self._redis.xrange(self._keys.dlq, entry_id, entry_id))
+        return _letter(rows[0]) if rows else None
 
     def replay(
         self,
@@ -182,7 +185,7 @@ class DeadLetterQueue:
         for letter in list(self.scan(flt)):
             if not dry_run:
                 pipe = self._redis.pipeline(transaction=True)
-                pipe.xadd(self._keys.inbox, letter.inbox_fields())
+                pipe.xadd(self._keys.inbox, stream_fields(letter.inbox_fields()))
                 pipe.xdel(self._keys.dlq, letter.id)
                 pipe.execute()
             moved.append(letter)
@@ -199,7 +202,6 @@ class DeadLetterQueue:
         return len(ids)
 
 
-def _letter(rid: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:
-    return DeadLetter(
-        as_text(rid), {as_text(k): v.decode("utf-8", "replace") for k, v in fields.items()}
-    )
+def _letter(row: StreamRow) -> DeadLetter:
+    rid, fields = row
+    return DeadLetter(rid, {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()})

@@ -8,6 +8,7 @@ from worker.cli.common import add_json_flag, context
 from worker.cli.output import emit_json
 from worker.client import TrackClient
 from worker.errors import ConfigError, DeliveryError, WorkflowError
+from worker.redisconn import get_text
 from worker.workflow.loader import describe_error, load_workflow_file
 from worker.workflow.store import WorkflowStore
 
@@ -26,12 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def resume_cmd(args: argparse.Namespace) -> int:
     ctx = context()
-    reason = ctx.redis.get(ctx.keys.paused)
+    reason = get_text(ctx.redis, ctx.keys.paused)
     ctx.redis.delete(ctx.keys.paused)
     if args.json:
         emit_json({"resumed": reason is not None, "was_paused_for": reason})
     elif reason:
-        print(f"resumed (was paused: {reason.decode()})")
+        print(f"resumed (was paused: {reason})")
     else:
         print("delivery was not paused")
     return 0

@@ -13,6 +13,7 @@ from worker.cli.output import emit_json
 from worker.counters import read_counts, send_rate
 from worker.inbox import Inbox
 from worker.keys import Keys
+from worker.redisconn import get_text
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,14 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def collect(client: redis.Redis, keys: Keys, now: float) -> dict[str, Any]:
     """Everything ``stats`` reports, as one dict."""
-    paused = client.get(keys.paused)
+    paused = get_text(client, keys.paused)
     throttled = client.get(keys.throttled_until)
     depth = Inbox(client, keys, "stats").depth()
     return {
         "counts": read_counts(client, keys),
         "inbox": depth,
         "dlq": int(client.xlen(keys.dlq)),
-        "paused": paused.decode() if paused else None,
+        "paused": paused or None,
         "throttled_for_s": round(max(0.0, float(throttled) - now), 1) if throttled else 0.0,
         "rate": send_rate(client, keys, now),
     }
