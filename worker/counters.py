@@ -31,6 +31,12 @@ def add_counts(pipe: redis.client.Pipeline, keys: Keys, counts: Counter[str]) ->
             pipe.hincrby(keys.counters, field, n)
 
 
+def note_batch(pipe: redis.client.Pipeline, keys: Keys, entries: int) -> None:
+    """Queue the counters of one processed batch: ``batches`` and ``batch_entries``."""
+    pipe.hincrby(keys.counters, "batches", 1)
+    pipe.hincrby(keys.counters, "batch_entries", entries)
+
+
 def note_request(
     pipe: redis.client.Pipeline, keys: Keys, now: float, status: int | str, events: int
 ) -> None:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     flower_address: str = "127.0.0.1"
     flower_port: int = Field(default=5555, ge=1, le=65535)
 
+    # Prometheus metrics (``cio-relay metrics``)
+    metrics_address: str = "127.0.0.1"
+    metrics_port: int = Field(default=9808, ge=1, le=65535)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

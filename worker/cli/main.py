@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "worker.cli.control_cmd",
     "worker.emulator.commands",
     "worker.cli.flower_cmd",
+    "worker.cli.metrics_cmd",
     "worker.cli.run_cmd",
 )
 
