@@ -1,0 +1,1 @@
+"""The throughput benchmark: ``python -m bench`` (see ``bench/__main__.py``)."""

@@ -1,0 +1,225 @@
+"""A realistic event mix for the benchmark: page views, tracks with products, identifies,
+in both input shapes (CustomerLabs and Segment-style), about 1 KB each.
+
+Every event carries a unique message id, so its ULID (what the emulator records) can be
+computed here and joined back to the time it was enqueued.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from worker.ids import event_ulid
+from worker.normalize.fields import dedupe_key
+
+# Share of each kind in the mix (the rest are identifies).
+PAGE_SHARE = 0.55
+TRACK_SHARE = 0.33
+
+_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_3) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.3 Safari/605.1.15"
+)
+_PATHS = ("/", "/collections/summer", "/products/linen-western-shirt", "/blog/care-guide", "/cart")
+_PRODUCTS = (
+    ("12069045043288", "Linen Western Shirt", "1500", "Van Heusen", "Men's Collection"),
+    ("12069003984984", "Delicious Camisole", "2500.50", "Raymonds", "Women's Collection"),
+    ("12069111122233", "Canvas Tote", "799", "Example Co", "Accessories"),
+)
+_TRACKS = ("Added to cart", "Purchased", "Product viewed")
+
+
+def _w(value: Any, t: str = "string") -> dict[str, Any]:
+    return {"t": t, "v": value}
+
+
+def _user(rng: random.Random, users: int) -> tuple[int, str]:
+    n = rng.randrange(users)
+    return n, f"user{n}@example.com"
+
+
+def _cl_product(p: tuple[str, ...], qty: int) -> dict[str, Any]:
+    return {
+        "product_id": _w(p[0], "number"),
+        "product_name": _w(p[1]),
+        "product_price": _w(p[2], "number"),
+        "product_quantity": _w(str(qty), "number"),
+        "product_brand": _w(p[3]),
+        "product_category": _w(p[4]),
+        "product_variant": _w("Beige/Blue"),
+        "product_sku": _w(f"SKU-{p[0][-6:]}"),
+        "product_image_url": _w(f"https://cdn.shop.example.com/p/{p[0]}.jpg"),
+    }
+
+
+def _cl_context(path: str, n: int) -> dict[str, Any]:
+    return {
+        "page_url": f"https://shop.example.com{path}",
+        "referrer": "https://www.google.com/",
+        "user_agent": _AGENT,
+        "ip": f"203.0.113.{n % 250}",
+    }
+
+
+def customerlabs_event(kind: str, seq: int, rng: random.Random, users: int) -> dict[str, Any]:
+    n, email = _user(rng, users)
+    path = rng.choice(_PATHS)
+    marker = {"identify_by_email": {"t": "string", "v": email, "ib": True}}
+    base: dict[str, Any] = {
+        "message_id": f"bench-cl-{seq:09d}",
+        "customerlabs_user_id": f"cl_{n:010d}",
+        "timestamp": 1772446890 + seq % 86_400,
+        "context": _cl_context(path, n),
+    }
+    if kind == "identify":
+        traits = {
+            "first_name": _w("Ada"),
+            "last_name": _w(f"Lovelace {n}"),
+            "email": _w(email),
+            "phone": _w("+44 20 7946 0958"),
+            "city": _w("London"),
+            "country": _w("GB"),
+            "plan": _w(rng.choice(("free", "pro", "team"))),
+            "newsletter": _w("true", "boolean"),
+        }
+        custom = {
+            "user_traits": _w(traits, "Object"),
+            **marker,
+            "external_ids": _w({"crm_user_id": _w(f"C-{n}")}, "Object"),
+        }
+        return {**base, "method": "identify", "properties": {"customProperties": custom}}
+    if kind == "page":
+        custom = {
+            "page_title": _w("Example Shop: summer linen, tote bags and more"),
+            "page_url": _w(f"https://shop.example.com{path}"),
+            "referrer_host": _w("www.google.com"),
+            "utm_campaign": _w("summer-sale"),
+            **marker,
+        }
+        return {**base, "method": "pageview", "properties": {"customProperties": custom}}
+    products = [_cl_product(p, rng.randint(1, 3)) for p in rng.sample(_PRODUCTS, 2)]
+    custom = {
+        "currency": _w("INR"),
+        "value": _w(f"{rng.randint(500, 9000)}.50", "number"),
+        "clicked_from": _w("product page"),
+        **marker,
+    }
+    return {
+        **base,
+        "method": "trackClick",
+        "event_name": rng.choice(_TRACKS[:2]),
+        "properties": {"customProperties": custom, "productProperties": products},
+    }
+
+
+def segment_event(kind: str, seq: int, rng: random.Random, users: int) -> dict[str, Any]:
+    n, email = _user(rng, users)
+    path = rng.choice(_PATHS)
+    url = f"https://shop.example.com{path}"
+    context: dict[str, Any] = {
+        "library": {"name": "analytics.js", "version": "next-1.64.0"},
+        "page": {"path": path, "url": url, "title": "Example Shop", "referrer": ""},
+        "userAgent": _AGENT,
+        "ip": f"203.0.113.{n % 250}",
+        "locale": "en-GB",
+        "traits": {"email": email},
+    }
+    base: dict[str, Any] = {
+        "messageId": f"bench-sg-{seq:09d}",
+        "anonymousId": f"anon-{n:08d}-5f1c-4e61-9c0a-7d8e9f0a1b2c",
+        "userId": f"u_{n}",
+        "timestamp": "2026-03-02T10:20:00.512Z",
+        "sentAt": "2026-03-02T10:20:00.530Z",
+        "integrations": {},
+        "context": context,
+    }
+    if kind == "identify":
+        traits = {
+            "email": email,
+            "first_name": "Ada",
+            "last_name": f"Lovelace {n}",
+            "plan": rng.choice(("free", "pro", "team")),
+            "company": {"name": "Analytical Engines Ltd", "employees": 12},
+            "address": {"city": "London", "country": "GB", "postal_code": "EC1A 1BB"},
+            "created_at": "2026-01-15T09:00:00Z",
+        }
+        return {**base, "type": "identify", "traits": traits}
+    if kind == "page":
+        props = {
+            "path": path,
+            "url": url,
+            "title": "Example Shop: summer linen, tote bags and more",
+            "referrer": "https://www.google.com/",
+            "search": "?utm_campaign=summer-sale",
+        }
+        return {**base, "type": "page", "name": "Shop", "properties": props}
+    products = [
+        {
+            "product_id": p[0],
+            "sku": f"SKU-{p[0][-6:]}",
+            "name": p[1],
+            "price": float(p[2]),
+            "quantity": rng.randint(1, 3),
+            "brand": p[3],
+            "category": p[4],
+            "image_url": f"https://cdn.shop.example.com/p/{p[0]}.jpg",
+        }
+        for p in rng.sample(_PRODUCTS, 2)
+    ]
+    props = {
+        "cart_id": f"c-{n:06d}",
+        "currency": "GBP",
+        "value": round(rng.uniform(10, 300), 2),
+        "products": products,
+    }
+    return {**base, "type": "track", "event": rng.choice(_TRACKS[:2]), "properties": props}
+
+
+def generate(count: int, *, seed: int = 7, users: int = 5000, start: int = 0) -> Iterator[dict]:
+    """``count`` events of the mix, half in each shape, numbered from ``start``."""
+    rng = random.Random(seed + start)
+    for seq in range(start, start + count):
+        roll = rng.random()
+        kind = (
+            "page"
+            if roll < PAGE_SHARE
+            else "track"
+            if roll < PAGE_SHARE + TRACK_SHARE
+            else "identify"
+        )
+        make = customerlabs_event if seq % 2 == 0 else segment_event
+        yield make(kind, seq, rng, users)
+
+
+def message_id(event: dict[str, Any]) -> str:
+    return str(event.get("message_id") or event.get("messageId"))
+
+
+def ulid_of(event: dict[str, Any]) -> str:
+    """The ULID the relay will send for this event (derived from its message id)."""
+    return event_ulid(dedupe_key(message_id(event), event))
+
+
+WORKFLOW_TOML = """\
+default = "off"
+page_view_event = "Page viewed"
+
+[events."Create user"]
+enabled = true
+
+[events."Page viewed"]
+enabled = true
+
+[[events."Page viewed".trigger_paths]]
+pattern = "/admin/*"
+match = "glob"
+action = "dont_fire"
+
+[events."Added to cart"]
+enabled = true
+
+[events."Purchased"]
+enabled = true
+"""
