@@ -30,7 +30,7 @@ def test_compose_services_run_real_commands() -> None:
     """Every compose service's command is a celery, cio-relay or redis-server command."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"redis", "worker", "beat", "flower", "emulator"} <= set(services)
+    assert {"redis", "worker", "beat", "flower", "metrics", "emulator"} <= set(services)
     for svc in services.values():
         _check(svc["command"])
 
@@ -42,12 +42,21 @@ def test_compose_workers_scale() -> None:
 
 
 def test_procfile_runs_real_commands() -> None:
-    """Each Procfile line is worker, beat or flower and runs a real command."""
+    """Each Procfile line is worker, beat, flower or metrics and runs a real command."""
     lines = [ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.strip()]
     names = {ln.split(":", 1)[0] for ln in lines}
-    assert names == {"worker", "beat", "flower"}
+    assert names == {"worker", "beat", "flower", "metrics"}
     for ln in lines:
-        _check(ln.split(":", 1)[1].split())
+        argv = ln.split(":", 1)[1].split()
+        while "=" in argv[0]:  # leading VAR=value assignments
+            argv = argv[1:]
+        _check(argv)
+
+
+def test_metrics_port_is_published_on_loopback_only() -> None:
+    """The metrics endpoint has no auth: compose publishes it on the host's loopback."""
+    metrics = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["metrics"]
+    assert metrics["ports"] == ["127.0.0.1:9808:9808"]
 
 
 def test_ci_runs_make_test() -> None:
