@@ -2,7 +2,7 @@
 
 Redis from ``CIO_REDIS_URL`` if reachable, else a local ``redis-server`` if installed,
 else an in-process fakeredis server; the emulator when no real credentials are set;
-then a Celery worker, beat and Flower. Ctrl-C stops everything it started.
+then a Celery worker, beat, Flower and the metrics endpoint. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ EMULATOR_PORT = 8025
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("run", help="run Redis (if needed), emulator, worker, beat, Flower")
+    p = subparsers.add_parser(
+        "run", help="run Redis (if needed), emulator, worker, beat, Flower, metrics"
+    )
     p.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
+    p.add_argument("--no-metrics", action="store_true", help="do not start the Prometheus endpoint")
     p.set_defaults(func=run)
 
 
@@ -162,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
                 return fail("set CIO_FLOWER_USER and CIO_FLOWER_PASSWORD to expose Flower")
             argv, extra = flower_command(child_settings)
             stack.start("flower", argv, {**env, **extra})
+        if not args.no_metrics:
+            stack.start("metrics", [sys.executable, "-m", "worker.cli.main", "metrics"], env)
         _print_help(settings, env)
         while all(proc.poll() is None for _, proc in stack.children):
             time.sleep(0.5)
@@ -180,6 +185,7 @@ def _print_help(settings: Settings, env: dict[str, str]) -> None:
         f"""
 cio-relay is running. In another terminal:
   flower     http://{settings.flower_address}:{settings.flower_port}
+  metrics    http://{settings.metrics_address}:{settings.metrics_port}/metrics
   enqueue    {redis_env} .venv/bin/cio-relay enqueue config/samples/customerlabs.jsonl
              {redis_env} .venv/bin/cio-relay enqueue config/samples/segment.jsonl
   activity   {redis_env} .venv/bin/cio-relay activity --follow

@@ -15,6 +15,15 @@ from worker.inbox import Inbox
 from worker.keys import CONSUMER_GROUP, Keys
 from worker.redisconn import as_text, get_text, stream_rows
 
+# Counter field and its label in the ``outcomes`` table.
+OUTCOME_ROWS = (
+    ("delivered", "delivered"),
+    ("skipped", "skipped"),
+    ("dead", "dead"),
+    ("retry", "retry"),
+    ("paused", "held while paused"),
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("stats", help="show counts, lag, DLQ size, pause state, send rate")
@@ -72,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     counts = stats["counts"]
     print("outcomes")
-    for key in ("delivered", "skipped", "dead", "retry", "paused"):
-        print(f"  {key:<28}{counts.get(key, 0)}")
+    for key, label in OUTCOME_ROWS:
+        print(f"  {label:<28}{counts.get(key, 0)}")
         for sub, n in sorted(counts.items()):
             if sub.startswith(key + ":"):
                 print(f"    {sub.split(':', 1)[1]:<26}{n}")
