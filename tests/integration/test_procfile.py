@@ -110,7 +110,11 @@ def test_procfile_delivers_and_stops_on_sigterm(
             return r.status_code == 200 and bool(r.json())
 
         wait_until(worker_listed, 60, "the worker in Flower")
-        assert "cio_relay_delivered_total 5.0" in requests.get(metrics, timeout=5).text
+        wait_until(
+            lambda: "cio_relay_delivered_total 5.0" in requests.get(metrics, timeout=5).text,
+            30,
+            "5 delivered in the metrics",
+        )
         assert honcho.poll() is None, "a Procfile process stopped early"
     finally:
         honcho.send_signal(signal.SIGTERM)
