@@ -120,14 +120,15 @@ class Relay:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.redis = redis.Redis.from_url(env["CIO_REDIS_URL"])
         self.prefix = env["CIO_REDIS_PREFIX"]
+        self._celery = [sys.executable, "-m", "celery", "-A", "worker.app"]
 
-    def start(self, concurrency: int = 2) -> Relay:
-        celery = [sys.executable, "-m", "celery", "-A", "worker.app"]
+    def start(self, concurrency: int = 2, *, beat: bool = True) -> Relay:
+        """Spawn a worker (a replica) and, unless ``beat`` is False, a beat of its own."""
         n = len(self.procs)
         self.procs.append(
             self._spawn(
                 [
-                    *celery,
+                    *self._celery,
                     "worker",
                     "--loglevel=INFO",
                     f"--concurrency={concurrency}",
@@ -139,13 +140,19 @@ class Relay:
                 f"worker{n}.log",
             )
         )
-        self.procs.append(
-            self._spawn(
-                [*celery, "beat", "--loglevel=INFO", "-s", str(self.logdir / f"beat{n}")],
-                f"beat{n}.log",
-            )
-        )
+        if beat:
+            self.start_beat(f"beat{n}")
         return self
+
+    def start_beat(self, schedule: str) -> subprocess.Popen[bytes]:
+        """Spawn a beat keeping its schedule in ``logdir/schedule`` (reuse it for a restart)."""
+        n = len(self.procs)
+        proc = self._spawn(
+            [*self._celery, "beat", "--loglevel=INFO", "-s", str(self.logdir / schedule)],
+            f"beat{n}.log",
+        )
+        self.procs.append(proc)
+        return proc
 
     def _spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
         out = open(self.logdir / log, "wb")  # noqa: SIM115
