@@ -87,3 +87,36 @@ def test_401_pauses_without_dead_letters_then_resumes(
     wait_until(lambda: len(emulator_client.events()) == 30, 60, "delivery after the probe")
     assert relay.redis.get(keys.paused) is None
     assert relay.redis.xlen(keys.dlq) == 0
+
+
+def test_one_poison_operation_in_a_batch_rejected_whole_dead_letters_only_itself(
+    relay_env: dict[str, str], emulator_client: EmulatorClient, tmp_path
+) -> None:
+    """A batch of 100 that Customer.io refuses as a whole (400) because of one operation:
+    the other 99 are delivered, exactly the poison one is dead-lettered."""
+    n, poison = 100, 37
+    emulator_client.set_faults(poison="POISON-MARK")
+    events = purchases(n, "batch")
+    events[poison]["properties"] = {"note": "POISON-MARK"}
+    relay = Relay({**relay_env, "CIO_BATCH_SIZE": str(n)}, tmp_path)
+    enqueue_many(relay.redis, events, prefix=relay.prefix)  # before start: one batch
+    relay.start()
+    try:
+        keys = Keys(relay.prefix)
+        wait_until(lambda: relay.redis.xlen(keys.dlq) >= 1, 60, "the dead letter")
+        wait_until(lambda: len(delivered_ids(emulator_client)) >= n - 1, 60, "the others")
+        assert sorted(delivered_ids(emulator_client)) == sorted(
+            event_ulid(f"msg:batch-{i}") for i in range(n) if i != poison
+        )
+        ((_, letter),) = relay.redis.xrange(keys.dlq)
+        assert letter[b"reason"] == b"rejected"
+        assert letter[b"http_status"] == b"400"
+        assert letter[b"event_id"].decode() == event_ulid(f"msg:batch-{poison}")
+        assert b"POISON-MARK" in letter[b"raw"]
+        batches = [r for r in emulator_client.requests() if r["path"] == "/api/v2/batch"]
+        assert len(batches[0]["body"]["batch"]) == n and batches[0]["status"] == 400
+        # Halving finds the poison in a few requests, not one request per event.
+        assert len(batches) <= 2 * 7 + 1
+        assert relay.redis.xlen(keys.inbox) == 0
+    finally:
+        relay.stop()
