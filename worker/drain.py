@@ -27,6 +27,7 @@ from worker.keys import Keys
 from worker.outcomes import RETRIES_EXHAUSTED, Outcome
 from worker.prepare import Policy, needed_memories, parse_entries, route
 from worker.ratelimit import SharedRateLimiter
+from worker.redisconn import opt_text, stream_fields
 from worker.settings import Settings
 from worker.workflow.store import WorkflowStore
 
@@ -34,6 +35,20 @@ log = structlog.get_logger("cio_relay.drain")
 
 PROBE_EVERY_S = 15.0
 FORGET_CONSUMERS_AFTER_MS = 3_600_000
+
+# Append many activity entries in one command: ARGV = maxlen, then per entry the number
+# of field pairs followed by the pairs. One XADD per entry from the client cost more
+# than the rest of a batch's bookkeeping together.
+_ADD_ACTIVITY = """
+local maxlen = ARGV[1]
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 1, i + 2 * n))
+  i = i + 1 + 2 * n
+end
+return 0
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +166,7 @@ class Drainer:
     # -- pause and resume ----------------------------------------------------------
 
     def paused_reason(self) -> str | None:
-        raw = self._redis.get(self._keys.paused)
-        return raw.decode() if raw else None
+        return opt_text(self._redis.get(self._keys.paused)) or None
 
     def pause(self, reason: str) -> None:
         if self._redis.set(self._keys.paused, reason, nx=True):
@@ -182,7 +196,9 @@ class Drainer:
         if not wanted:
             return {}
         values = self._redis.mget([self._keys.identity(kind, v) for kind, v in wanted])
-        return {key: val.decode() for key, val in zip(wanted, values, strict=True) if val}
+        return {
+            key: text for key, val in zip(wanted, values, strict=True) if (text := opt_text(val))
+        }
 
     def _settle(
         self,
@@ -191,7 +207,12 @@ class Drainer:
         memories: dict[tuple[str, str], str],
         crashed: bool,
     ) -> list[Outcome]:
-        """Apply every outcome in one MULTI; returns the outcomes as finally decided."""
+        """Apply every outcome in one MULTI; returns the outcomes as finally decided.
+
+        Finished entries are acked, deleted and forgotten with three commands for the
+        whole batch, and the activity entries appended with one, so the MULTI's size
+        grows with the entries that need work of their own (retries, dead letters).
+        """
         now = self._clock()
         by_id = {e.id: e for e in entries}
         # A re-claimed batch counts the crash as an attempt for every entry.
@@ -207,12 +228,20 @@ class Drainer:
             )
         pipe = self._redis.pipeline(transaction=True)
         final: list[Outcome] = []
+        finished: list[str] = []
+        activity_rows: list[dict[str, str]] = []
         for o in outcomes:
             attempts = Attempts.decode(stored.get(o.entry_id), now)
             if crashed:
                 attempts = attempts.failed(now)
-            o = self._apply(pipe, by_id[o.entry_id], o, attempts, now)
+            o, done, noted = self._apply(pipe, by_id[o.entry_id], o, attempts, now)
+            if done:
+                finished.append(o.entry_id)
+            if noted:
+                activity_rows.append(activity.activity_fields(o, now))
             final.append(o)
+        finish(pipe, self._keys, finished)
+        self._add_activity(pipe, activity_rows)
         for (kind, value), identifier in memories.items():
             pipe.set(self._keys.identity(kind, value), identifier, ex=self._config.identity_ttl_s)
         counters.add_counts(pipe, self._keys, counters.outcome_counts(final))
@@ -226,7 +255,9 @@ class Drainer:
 
     def _apply(
         self, pipe: redis.client.Pipeline, entry: Entry, o: Outcome, attempts: Attempts, now: float
-    ) -> Outcome:
+    ) -> tuple[Outcome, bool, bool]:
+        """Queue an outcome's own commands; returns it as decided, whether the entry is
+        finished, and whether it belongs in the activity stream."""
         if o.status == "retry" and o.reason != NOT_SENT:
             attempts = attempts.failed(now)
             if attempts.count >= self._config.max_attempts:
@@ -241,17 +272,16 @@ class Drainer:
                 )
                 pipe.hset(self._keys.attempts, entry.id, attempts.encode())
                 defer(pipe, self._keys, entry.id, now + delay)
-                self._record_activity(pipe, o, now)
-                return o
+                return o, False, True
         if o.status in ("retry", "paused"):  # not sent: no attempt spent
             if attempts.count:
                 pipe.hset(self._keys.attempts, entry.id, attempts.encode())
             defer(pipe, self._keys, entry.id, now + max(1.0, self._limiter.throttled_for()))
-            return o
+            return o, False, False
         if o.status == "dead":
             if o.http_status is not None and o.reason != RETRIES_EXHAUSTED:
                 attempts = attempts.failed(now)
-            pipe.xadd(self._keys.dlq, dead_letter_fields(entry, o, attempts, now))
+            pipe.xadd(self._keys.dlq, stream_fields(dead_letter_fields(entry, o, attempts, now)))
             log.warning(
                 "dead_lettered",
                 inbox_id=entry.id,
@@ -265,17 +295,18 @@ class Drainer:
             log.info(
                 "skipped", inbox_id=entry.id, event_id=o.event_id, name=o.name, reason=o.reason
             )
-        finish(pipe, self._keys, entry.id)
-        self._record_activity(pipe, o, now)
-        return o
+        return o, True, True
 
-    def _record_activity(self, pipe: redis.client.Pipeline, o: Outcome, now: float) -> None:
-        pipe.xadd(
-            self._keys.activity,
-            activity.activity_fields(o, now),
-            maxlen=self._config.activity_max,
-            approximate=True,
-        )
+    def _add_activity(self, pipe: redis.client.Pipeline, rows: list[dict[str, str]]) -> None:
+        """Queue one command appending ``rows`` to the capped activity stream, in order."""
+        if not rows:
+            return
+        args: list[str | int] = [self._config.activity_max]
+        for fields in rows:
+            args.append(len(fields))
+            for name, value in fields.items():
+                args += (name, value)
+        pipe.eval(_ADD_ACTIVITY, 1, self._keys.activity, *args)
 
     def _note_request(self, status: int | str, events: int) -> None:
         self._request_notes.append((status, events, self._clock()))
