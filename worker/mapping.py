@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
+
 from worker import cio_limits as lim
 from worker.errors import InvalidEvent, RejectedEvent
 from worker.events import Event
@@ -35,8 +37,16 @@ class Operation:
 
 
 def encode(obj: Any) -> bytes:
-    """Compact UTF-8 JSON, the form sizes are measured in."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON, the form sizes are measured in.
+
+    orjson writes the same compact UTF-8 form (exponents aside: ``1e-7`` for ``1e-07``)
+    five times faster; what it cannot write (integers past 64 bits, non-string keys)
+    falls back to ``json``.
+    """
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def identifiers_for(value: str, identify_by: str) -> dict[str, str]:

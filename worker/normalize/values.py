@@ -45,9 +45,11 @@ def unwrap(value: Any, *, field: str = "properties", depth: int = 0) -> Any:
     """Return ``value`` with every ``{"t", "v"}`` wrapper replaced by its (coerced) value."""
     if depth > MAX_DEPTH:
         raise InvalidEvent("invalid_field", f"{field} nests more than {MAX_DEPTH} levels deep.")
-    if is_wrapper(value):
-        return _unwrap_typed(value["t"].strip().lower(), value["v"], field, depth + 1)
     if isinstance(value, dict):
+        # is_wrapper, inlined: this runs for every value of every CustomerLabs event.
+        kind = value.get("t")
+        if isinstance(kind, str) and "v" in value and value.keys() <= WRAPPER_KEYS:
+            return _unwrap_typed(kind.strip().lower(), value["v"], field, depth + 1)
         return {key: unwrap(item, field=field, depth=depth + 1) for key, item in value.items()}
     if isinstance(value, list):
         return [unwrap(item, field=field, depth=depth + 1) for item in value]
@@ -56,6 +58,8 @@ def unwrap(value: Any, *, field: str = "properties", depth: int = 0) -> Any:
 
 def _unwrap_typed(kind: str, value: Any, field: str, depth: int) -> Any:
     """Unwrap one wrapper's ``v`` according to its lower-cased ``t``."""
+    if type(value) is str and kind != "number" and kind != "boolean" and depth <= MAX_DEPTH:
+        return value  # the common case, as unwrap() would return it
     if kind == "number" and isinstance(value, str):
         return to_number(value)
     if kind == "boolean" and isinstance(value, str):
