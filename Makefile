@@ -29,8 +29,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check worker tests bench
 	$(BIN)/mypy worker
 
+# `make bench BENCH_ARGS="--events 200000 --workers 4"`; `python -m bench --help` lists them.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration/test_bench_smoke.py
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
