@@ -86,6 +86,15 @@ def memory_kb(pid: int) -> tuple[int, int] | None:
     return rss, hwm
 
 
+def system_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    total = sum(values[:8])
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
 @dataclass
 class ProcStats:
     """What was seen of one process: first and last CPU reading, RSS samples, peak."""

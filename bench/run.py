@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from bench.events import WORKFLOW_TOML, generate, ulid_of
-from bench.procs import Procs, ProcStats, ProcWatcher, wait_for
+from bench.procs import Procs, ProcStats, ProcWatcher, cpu_seconds, system_cpu, wait_for
 from worker.emulator import EmulatorClient
 from worker.keys import CONSUMER_GROUP, Keys
 from worker.producer import encode_event
@@ -172,6 +172,36 @@ def proc_figures(
     return out
 
 
+class CpuMeter:
+    """CPU seconds over a phase: the emulator, redis-server, this process, the machine."""
+
+    def __init__(self, infra: dict[str, int]) -> None:
+        self.infra = infra
+        self._start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        busy, total = system_cpu()
+        out = {"machine_busy": busy, "machine_total": total, "bench": time.process_time()}
+        for name, pid in self.infra.items():
+            out[name] = cpu_seconds(pid) or 0.0
+        return out
+
+    def figures(self, events: int, wall_s: float, workers_cpu: float) -> dict[str, Any]:
+        end = self._read()
+        d = {k: end[k] - self._start[k] for k in end}
+        ours = workers_cpu + sum(d[name] for name in self.infra) + d["bench"]
+        return {
+            "wall_s": round(wall_s, 2),
+            "machine_busy_cores": round(d["machine_busy"] / wall_s, 2) if wall_s else None,
+            "cpu_s_per_1000_events_by_process": {
+                name: round(d[name] / events * 1000, 3) if events else None
+                for name in (*self.infra, "bench")
+            },
+            # CPU used on this machine during the phase by anything not part of the run.
+            "other_cpu_s": round(max(0.0, d["machine_busy"] - ours), 2),
+        }
+
+
 # -- enqueueing ------------------------------------------------------------------------
 
 
@@ -230,6 +260,9 @@ class Bench:
 
     def teardown(self) -> None:
         self.procs.stop_all()
+
+    def infra(self) -> dict[str, int]:
+        return {"redis": self.procs.started[0].pid, "emulator": self.procs.started[1].pid}
 
     def take(self, count: int) -> tuple[list[bytes], list[str]]:
         payloads, ulids = encoded_events(count, self.opts.seed, self.seq)
@@ -354,16 +387,20 @@ class Bench:
         applied0 = self.applied()
         dlq0 = dlq()
         cpu0 = watcher.cpu_now()
+        meter = CpuMeter(self.infra())
         t0 = time.time()
         enqueue(payloads)
         t_enqueued = time.time()
         self.wait_applied(applied0, count, lambda: dlq() - dlq0)
         cpu1 = watcher.cpu_now()
+        wall = time.time() - t0
         records = self.emulator.requests(req0)
         applied = sum(r.get("applied", 0) for r in records)
         last = max(r["answered_at"] for r in records if r.get("applied"))
         enqueued = dict.fromkeys(ulids, t0)
+        workers_cpu = sum(cpu1.get(p, 0.0) - cpu0.get(p, 0.0) for p in cpu1)
         return {
+            "cpu": meter.figures(applied, wall, workers_cpu),
             "events": count,
             "accepted": applied,
             "dead_lettered": dlq() - dlq0,
@@ -390,6 +427,7 @@ class Bench:
         dlq0 = dlq()
         enqueued: dict[str, float] = {}
         cpu0 = watcher.cpu_now()
+        meter = CpuMeter(self.infra())
         t0 = time.time()
 
         def send(start: int, stop: int) -> None:
@@ -404,10 +442,13 @@ class Bench:
         t_sent = time.time()
         self.wait_applied(applied0, total, lambda: dlq() - dlq0)
         cpu1 = watcher.cpu_now()
+        wall = time.time() - t0
         records = self.emulator.requests(req0)
         applied = sum(r.get("applied", 0) for r in records)
         last = max(r["answered_at"] for r in records if r.get("applied"))
+        workers_cpu = sum(cpu1.get(p, 0.0) - cpu0.get(p, 0.0) for p in cpu1)
         return {
+            "cpu": meter.figures(applied, wall, workers_cpu),
             "offered_rate": rate,
             "duration_s": duration,
             "events": total,
@@ -572,6 +613,7 @@ def machine() -> dict[str, Any]:
         pass
     return {
         "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
         "cpu_model": model,
         "python": platform.python_version(),
         "platform": platform.platform(),
