@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import orjson
 import redis
 import structlog
 
@@ -36,16 +37,13 @@ log = structlog.get_logger("cio_relay.drain")
 PROBE_EVERY_S = 15.0
 FORGET_CONSUMERS_AFTER_MS = 3_600_000
 
-# Append many activity entries in one command: ARGV = maxlen, then per entry the number
-# of field pairs followed by the pairs. One XADD per entry from the client cost more
-# than the rest of a batch's bookkeeping together.
+# Append a batch's activity entries in one command: ARGV[2] is a JSON list of entries,
+# each a flat [field, value, ...] list. One XADD per entry from the client, or one
+# argument per field, cost more than the rest of a batch's bookkeeping together.
 _ADD_ACTIVITY = """
 local maxlen = ARGV[1]
-local i = 2
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 1, i + 2 * n))
-  i = i + 1 + 2 * n
+for _, fields in ipairs(cjson.decode(ARGV[2])) do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(fields))
 end
 return 0
 """
@@ -301,11 +299,8 @@ class Drainer:
         """Queue one command appending ``rows`` to the capped activity stream, in order."""
         if not rows:
             return
-        args: list[str | int] = [self._config.activity_max]
-        for fields in rows:
-            args.append(len(fields))
-            for name, value in fields.items():
-                args += (name, value)
+        flat = [[part for pair in fields.items() for part in pair] for fields in rows]
+        args = (self._config.activity_max, orjson.dumps(flat))
         pipe.eval(_ADD_ACTIVITY, 1, self._keys.activity, *args)
 
     def _note_request(self, status: int | str, events: int) -> None:
