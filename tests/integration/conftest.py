@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from worker.emulator import EmulatorClient, EmulatorServer
+from worker.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_ID = "it-site"
@@ -35,6 +36,11 @@ def wait_until(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what or check}")
+
+
+def inbox_empty(relay: Relay) -> bool:
+    """Every entry ever enqueued has its final outcome (finished entries are deleted)."""
+    return int(relay.redis.xlen(Keys(relay.prefix).inbox)) == 0
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Relay, wait_until
+from tests.integration.conftest import Relay, inbox_empty, wait_until
 from tests.integration.test_faults import delivered_ids, purchases
 from worker.emulator import EmulatorClient
 from worker.ids import event_ulid
@@ -53,7 +53,9 @@ def test_beat_killed_twice_and_restarted_delivers_every_event_once(
             stalled = settles(accepted, quiet_s=3.0, timeout_s=30)
             assert stalled < n, "the run ended before the beat was killed"
             beat = relay.start_beat("schedule")
-        wait_until(lambda: accepted() >= n, 120, "all events after the restarts")
+        wait_until(
+            lambda: accepted() >= n and inbox_empty(relay), 120, "all events after the restarts"
+        )
         ids = delivered_ids(emulator_client)
         assert sorted(ids) == sorted(event_ulid(f"msg:beat-{i}") for i in range(n))
         counters = emulator_client.counters()

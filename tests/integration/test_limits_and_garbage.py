@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Relay, wait_until
+from tests.integration.conftest import Relay, inbox_empty, wait_until
 from tests.integration.test_faults import delivered_ids, purchases
 from worker.emulator import EmulatorClient
 from worker.ids import event_ulid
@@ -48,7 +48,11 @@ def test_three_replicas_stay_under_a_20_rps_limit(
     relay = replicas(relay_env, tmp_path, CIO_MAX_RPS="18", CIO_BATCH_SIZE="10")
     try:
         enqueue_many(relay.redis, purchases(n, "storm"), prefix=relay.prefix)
-        wait_until(lambda: emulator_client.counters()["events_accepted"] >= n, 150, "all events")
+        wait_until(
+            lambda: emulator_client.counters()["events_accepted"] >= n and inbox_empty(relay),
+            150,
+            "all events delivered and settled",
+        )
         ids = delivered_ids(emulator_client)
         assert sorted(ids) == sorted(event_ulid(f"msg:storm-{i}") for i in range(n))
         counters = emulator_client.counters()
@@ -91,7 +95,11 @@ def test_replicas_back_off_together_when_their_budget_is_above_the_workspace_lim
     relay = replicas(relay_env, tmp_path, CIO_MAX_RPS="100", CIO_BATCH_SIZE="20")
     try:
         enqueue_many(relay.redis, purchases(n, "shared"), prefix=relay.prefix)
-        wait_until(lambda: emulator_client.counters()["events_accepted"] >= n, 150, "all events")
+        wait_until(
+            lambda: emulator_client.counters()["events_accepted"] >= n and inbox_empty(relay),
+            150,
+            "all events delivered and settled",
+        )
         assert sorted(delivered_ids(emulator_client)) == sorted(
             event_ulid(f"msg:shared-{i}") for i in range(n)
         )

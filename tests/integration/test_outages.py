@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import API_KEY, SITE_ID, Relay, free_port, wait_until
+from tests.integration.conftest import (
+    API_KEY,
+    SITE_ID,
+    Relay,
+    free_port,
+    inbox_empty,
+    wait_until,
+)
 from tests.integration.test_faults import purchases
 from worker.backoff import backoff_s
 from worker.emulator import EmulatorClient, EmulatorServer
@@ -134,7 +141,7 @@ def test_a_minute_of_503s_or_refused_connections_loses_and_kills_nothing(
     total = BEFORE + DURING
     for run in outages:
         wait_until(
-            lambda r=run: r.accepted() >= total,
+            lambda r=run: r.accepted() >= total and inbox_empty(r.relay),
             OUTAGE_S + 60,
             f"{run.mode}: every event after the outage",
         )
