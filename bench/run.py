@@ -35,7 +35,7 @@ CHUNK = 500  # events per enqueue pipeline
 @dataclass
 class Options:
     events: int = 100_000
-    workers: int = 2
+    workers: int = 4
     offered_rate: float = 1000.0
     duration: float = 30.0
     baseline: bool = True
