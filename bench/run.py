@@ -30,6 +30,7 @@ SITE_ID = "bench-site"
 API_KEY = "bench-key-0123456789abcdef"
 TRACK_PATHS = ("/api/v1/", "/api/v2/")
 CHUNK = 500  # events per enqueue pipeline
+EVENTS_PAGE = 50_000  # stored events read from the emulator per call
 
 
 @dataclass
@@ -115,12 +116,16 @@ def latencies(
     """Enqueue -> accepted seconds for every stored event this phase enqueued."""
     answered = accepted_times(records)
     out: list[float] = []
-    for ev in emulator.events(since):
-        t_in = enqueued.get(ev["id"]) if ev["id"] else None
-        t_out = answered.get(ev["seq"])
-        if t_in is not None and t_out is not None:
-            out.append(t_out - t_in)
-    return out
+    while True:
+        page = emulator.events(since, limit=EVENTS_PAGE)
+        for ev in page:
+            t_in = enqueued.get(ev["id"]) if ev["id"] else None
+            t_out = answered.get(ev["seq"])
+            if t_in is not None and t_out is not None:
+                out.append(t_out - t_in)
+        if len(page) < EVENTS_PAGE:
+            return out
+        since = page[-1]["seq"] + 1
 
 
 def latency_figures(values: list[float]) -> dict[str, Any]:

@@ -44,9 +44,12 @@ class EmulatorClient:
         """Recorded requests in the input format of ``cio-contract-check``."""
         return self._call("GET", "requests", params={"since": since, "format": "jsonl"}).text
 
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
-        """Every stored event from sequence number ``since`` on."""
-        return self._call("GET", "events", params={"since": since}).json()
+    def events(self, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored events from sequence number ``since`` on (at most ``limit`` of them)."""
+        params: dict[str, Any] = {"since": since}
+        if limit is not None:
+            params["limit"] = limit
+        return self._call("GET", "events", params=params).json()
 
     def people(self) -> list[dict[str, Any]]:
         """Every person in the store."""

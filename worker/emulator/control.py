@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 from urllib.parse import parse_qs
@@ -89,9 +90,13 @@ def _people(state: EmulatorState, query: dict[str, list[str]], body: dict[str, A
 
 def _events(state: EmulatorState, query: dict[str, list[str]], body: dict[str, Any]) -> Response:
     since = _int_param(query, "since", 0) or 0
+    limit = _int_param(query, "limit", None)
     with state.lock:
         store = state.store
-        events = [store.event_dict(e) for e in store.iter_events(since)]
+        found = store.iter_events(since)
+        if limit is not None:
+            found = itertools.islice(found, max(limit, 0))
+        events = [store.event_dict(e) for e in found]
     return Response(200, events)
 
 
