@@ -184,6 +184,12 @@ garbage = st.one_of(
     oversized,
 )
 
+other_fields = st.dictionaries(
+    st.binary(max_size=10).filter(lambda k: k not in (b"event", b"received_at")),
+    st.binary(max_size=30),
+    max_size=2,
+)
+
 _batches = itertools.count()
 
 
@@ -208,7 +214,13 @@ def test_garbage_never_blocks_good_events(
     props = data.draw(st.lists(good_props, min_size=30, max_size=50), label="good events")
     goods = [good_event(f"p{batch}-{i}", p) for i, p in enumerate(props)]
     bads = data.draw(st.lists(garbage, min_size=40, max_size=60), label="garbage")
-    items: list[Fields | Bad] = [as_entry(g) for g in goods] + list(bads)
+    # Producers may add fields of their own next to ``event``; the relay ignores them.
+    extras = st.lists(
+        other_fields, min_size=len(goods) + len(bads), max_size=len(goods) + len(bads)
+    )
+    more = data.draw(extras, label="extra fields")
+    items: list[Fields | Bad] = [{**more[i], **as_entry(g)} for i, g in enumerate(goods)]
+    items += [Bad({**more[len(goods) + i], **b.fields}, b.reasons) for i, b in enumerate(bads)]
     order = data.draw(st.permutations(range(len(items))), label="order")
 
     dlq_before = relay.redis.xlen(keys.dlq)
