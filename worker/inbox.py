@@ -37,14 +37,24 @@ class Entry:
 
     @property
     def received_at(self) -> int:
-        """When it entered the inbox (Unix seconds): a replay's stamp, else the id's time."""
+        """When it entered the inbox (Unix seconds): a replay's stamp, else the id's time.
+
+        A stamp is only believed when it is a finite time between 2000 and the entry's own
+        id time (a replay's original arrival is always earlier than its re-add).
+        """
+        added = int(self.id.split("-", 1)[0]) // 1000
         stamp = self.fields.get(b"received_at")
         if stamp is not None:
             try:
-                return int(float(stamp))
+                value = float(stamp)
             except ValueError:
-                pass
-        return int(self.id.split("-", 1)[0]) // 1000
+                return added
+            if _EARLIEST_STAMP <= value <= added:  # False for nan and infinities
+                return int(value)
+        return added
+
+
+_EARLIEST_STAMP = 946_684_800.0  # 2000-01-01T00:00:00Z
 
 
 class Inbox:
@@ -78,11 +88,16 @@ class Inbox:
         return [_entry(row) for row in stream_rows(claimed)]
 
     def reclaim_orphans(self, min_idle_ms: int, count: int) -> list[Entry]:
-        """Entries left pending by consumers that stopped (crashed or killed) mid-batch."""
+        """Entries left pending by consumers that stopped (crashed or killed) mid-batch.
+
+        This consumer's own idle entries count too: a process drains one batch at a time,
+        so when a drain starts, anything it still holds was left by an earlier drain that
+        failed (with a single worker process nobody else would ever take it back).
+        """
         found: list[Entry] = []
         for info in self._redis.xinfo_consumers(self._keys.inbox, CONSUMER_GROUP):
             name = as_text(info["name"])
-            if name in (RETRY_CONSUMER, self.consumer) or not info.get("pending"):
+            if name == RETRY_CONSUMER or not info.get("pending"):
                 continue
             stale = self._redis.xpending_range(
                 self._keys.inbox,

@@ -19,6 +19,7 @@ CALLBACK_ERROR = "callback_error"
 REJECTED = "rejected"
 RETRIES_EXHAUSTED = "retries_exhausted"
 TOO_LARGE = "too_large"
+UNPROCESSABLE = "unprocessable"  # an entry that made preparation fail unexpectedly
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from worker.outcomes import (
     CALLBACK_ERROR,
     MISSING_IDENTIFIER,
     TOO_LARGE,
+    UNPROCESSABLE,
     UNSUPPORTED,
     Outcome,
     Status,
@@ -112,11 +113,29 @@ def parse_entries(
                 received_at=entry.received_at,
                 page_view_event=workflow.page_view_event,
             )
+            parsed.append(Parsed(entry, event, event_ulid(event.dedupe_key)))
         except InvalidEvent as exc:
             dead.append(Outcome(entry.id, "dead", exc.reason, exc.detail))
-            continue
-        parsed.append(Parsed(entry, event, event_ulid(event.dedupe_key)))
+        except Exception as exc:  # one odd entry must never hold up its whole batch
+            dead.append(_unprocessable(entry, exc))
     return parsed, dead
+
+
+def _printable(text: str) -> str:
+    """Text that is safe to store as UTF-8 whatever the exception quoted (lone surrogates)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unprocessable(entry: Entry, exc: Exception, parsed: Parsed | None = None) -> Outcome:
+    """The dead outcome of an entry that made a stage fail in a way no rule foresaw."""
+    return Outcome(
+        entry.id,
+        "dead",
+        UNPROCESSABLE,
+        _printable(f"preparing the event failed: {type(exc).__name__}: {exc}"[:500]),
+        event_id=parsed.event_id if parsed else None,
+        name=parsed.event.name if parsed else None,
+    )
 
 
 def needed_memories(parsed: Sequence[Parsed]) -> list[MemoryKey]:
@@ -144,9 +163,12 @@ def route(
     known = dict(remembered)
     for p in parsed:
         event = p.event
-        if event.kind == "identify":
-            _learn(event, policy.identify_by, known, result.memories)
-        outcome, ready = _route_one(p, workflow, known, policy, run_callback)
+        try:
+            if event.kind == "identify":
+                _learn(event, policy.identify_by, known, result.memories)
+            outcome, ready = _route_one(p, workflow, known, policy, run_callback)
+        except Exception as exc:  # one odd event must never hold up its whole batch
+            outcome, ready = _unprocessable(p.entry, exc, p), None
         if ready is not None:
             result.ready.append(ready)
         if outcome is not None:

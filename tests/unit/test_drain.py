@@ -146,6 +146,22 @@ def test_drain_with_budget_delivers_everything(
     assert r.xlen(KEYS.inbox) == 0
 
 
+def test_drain_takes_back_what_an_earlier_failed_drain_of_its_own_left(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient
+) -> None:
+    """With one worker process nobody else would re-claim its entries: it does so itself,
+    counting the failed drain as an attempt."""
+    ticking = Clock(tick_s=0.01)
+    drainer = _drainer(r, emulator, ticking, budget_s=0.5, reclaim_idle_s=0.0)
+    enqueue_many(r, [_track(f"E{i}") for i in range(3)])
+    left = drainer.inbox.read_new(100)  # a drain that read these, then failed
+    assert len(left) == 3 and _pending(r) == 3
+    counts = drainer.drain()
+    assert counts["delivered"] == 3
+    assert _names(emu) == ["E0", "E1", "E2"]
+    assert _pending(r) == 0
+
+
 def test_503_parks_entries_then_delivers_after_due(
     r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
 ) -> None:

@@ -42,6 +42,9 @@ def test_valid_json_is_decoded(data: bytes | str, expected: object) -> None:
         b'{"a": -Infinity}',
         b"[" * 100_000 + b"]" * 100_000,
         b"1" * 5000,
+        b'{"a": "\\ud83d"}',
+        b'{"\\udc00": 1}',
+        b'["ok", "x\\uDFFF"]',
     ],
     ids=lambda data: repr(data)[:30],
 )
@@ -51,6 +54,11 @@ def test_bad_input_is_invalid_json(data: bytes) -> None:
         parse_json(data)
     assert caught.value.reason == "invalid_json"
     assert caught.value.detail
+
+
+def test_escaped_surrogate_pairs_are_text() -> None:
+    """A whole \\uD83D\\uDE00 pair is one character; only a lone half is refused."""
+    assert parse_json(b'{"e": "\\ud83d\\ude00"}') == {"e": "\U0001f600"}
 
 
 def test_non_text_input_is_invalid_json() -> None:

@@ -100,6 +100,44 @@ def test_parse_keeps_good_entries_next_to_bad() -> None:
     assert [o.entry_id for o in dead] == ["2-0"]
 
 
+def test_parse_dead_letters_an_entry_that_breaks_a_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception no rule foresaw dead-letters that entry as unprocessable, not the batch."""
+    import worker.prepare as prepare
+
+    real = prepare.normalize
+
+    def fragile(raw: Any, **kw: Any) -> Event:
+        if raw.get("event") == "Boom":
+            raise OverflowError("cannot convert float infinity to integer \udc00")
+        return real(raw, **kw)
+
+    monkeypatch.setattr(prepare, "normalize", fragile)
+    entries = [_entry(0, _track()), _entry(1, _track("Boom")), _entry(2, _track("B"))]
+    parsed, dead = parse_entries(entries, WORKFLOW, POLICY)
+    assert [p.event.name for p in parsed] == ["Added to cart", "B"]
+    [o] = dead
+    assert (o.entry_id, o.status, o.reason) == (f"{ENTRY_MS + 1}-0", "dead", "unprocessable")
+    assert o.detail == (
+        "preparing the event failed: OverflowError: cannot convert float infinity to integer "
+        "\\udc00"
+    )
+    o.detail.encode("utf-8")  # storable whatever the exception quoted
+
+
+def test_route_dead_letters_an_event_that_breaks_a_stage() -> None:
+    """A runner failing with an unexpected exception costs that event only."""
+    prepared = _route(
+        _track("Shaped", anonymousId="a1"),
+        _track(anonymousId="a1"),
+        run_callback=_runner(RuntimeError("bug in the runner")),
+    )
+    assert len(prepared.ready) == 1
+    [o] = prepared.outcomes
+    assert (o.status, o.reason, o.name) == ("dead", "unprocessable", "Shaped")
+    assert o.detail == "preparing the event failed: RuntimeError: bug in the runner"
+    assert o.event_id is not None
+
+
 def test_identified_track_is_ready() -> None:
     """An event with an email is ready with a batch operation for that person."""
     prepared = _route(_track(context={"traits": EMAIL_TRAITS}))

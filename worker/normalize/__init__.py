@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import orjson
 
@@ -49,7 +50,10 @@ def parse_json(data: bytes | str) -> object:
             "invalid_json", f"The event must be bytes or text, not {describe(data)}."
         )
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
+        if _SURROGATE_ESCAPE.search(text):
+            _refuse_lone_surrogates(value)
+        return value
     except json.JSONDecodeError as exc:
         raise InvalidEvent(
             "invalid_json",
@@ -59,6 +63,21 @@ def parse_json(data: bytes | str) -> object:
         raise InvalidEvent("invalid_json", "The event nests too deeply to parse.") from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise InvalidEvent("invalid_json", f"The event is not valid JSON: {exc}.") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(value: object) -> None:
+    """A ``\\uD83D`` escape without its pair parses, but no UTF-8 text can carry it."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent(
+            "invalid_json",
+            "The event is not valid JSON text: it escapes a lone UTF-16 surrogate "
+            "(half of a \\uD83D\\uDE00 pair), which no UTF-8 text can carry.",
+        ) from None
 
 
 def _reject_constant(name: str) -> object:
