@@ -243,6 +243,7 @@ class Drainer:
         for (kind, value), identifier in memories.items():
             pipe.set(self._keys.identity(kind, value), identifier, ex=self._config.identity_ttl_s)
         counters.add_counts(pipe, self._keys, counters.outcome_counts(final))
+        counters.note_batch(pipe, self._keys, len(entries))
         for status, events, at in self._request_notes:
             counters.note_request(pipe, self._keys, at, status, events)
         pipe.execute()

@@ -114,6 +114,18 @@ def test_delivers_and_empties_inbox(
     assert _pending(r) == 0
 
 
+def test_each_batch_is_counted_with_its_entries(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, clock: Clock
+) -> None:
+    """The shared counters say how many batches ran and how many entries they held."""
+    drainer = _drainer(r, emulator, clock)
+    enqueue_many(r, [_track("A"), _track("B"), _track("C")])
+    drainer.process(drainer.inbox.read_new(2))
+    drainer.process(drainer.inbox.read_new(2))
+    counts = r.hgetall(KEYS.counters)
+    assert (counts[b"batches"], counts[b"batch_entries"]) == (b"2", b"3")
+
+
 def test_bad_events_dead_lettered_with_reason_and_raw(
     r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient, clock: Clock
 ) -> None:
