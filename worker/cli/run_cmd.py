@@ -26,13 +26,20 @@ from worker.settings import Settings, load_settings
 
 RUN_DIR = Path(".run")
 EMULATOR_PORT = 8025
+DEFAULT_CONCURRENCY = 2 * (os.cpu_count() or 1)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run", help="run Redis (if needed), emulator, worker, beat, Flower, metrics"
     )
-    p.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"worker processes (default {DEFAULT_CONCURRENCY}: two per core, as each waits "
+        "on HTTP for about half of a batch)",
+    )
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
     p.add_argument("--no-metrics", action="store_true", help="do not start the Prometheus endpoint")
     p.set_defaults(func=run)
