@@ -11,7 +11,7 @@ from worker.events import Event
 TRAIT_ALIASES = {"identify_by_email": ("email",), "identify_by_phone": ("phone",)}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Identity:
     """The identifier to send; ``anonymous`` means it is an anonymous id, not a person's."""
 

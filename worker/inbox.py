@@ -28,7 +28,7 @@ return ids
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Entry:
     """One inbox stream entry as read: its id and its raw fields."""
 

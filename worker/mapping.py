@@ -27,7 +27,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ACTIONS = {"track": "event", "page": "page", "screen": "screen"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Operation:
     """One Customer.io operation, already JSON-encoded for the request body."""
 

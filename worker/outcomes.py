@@ -22,7 +22,7 @@ TOO_LARGE = "too_large"
 UNPROCESSABLE = "unprocessable"  # an entry that made preparation fail unexpectedly
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """The fate of one entry; ``reason`` is a stable code, ``detail`` a sentence for people."""
 

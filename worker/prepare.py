@@ -43,7 +43,7 @@ class Policy:
     max_event_bytes: int = 32_768
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Parsed:
     """An entry that parsed into an event."""
 
@@ -52,7 +52,7 @@ class Parsed:
     event_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ready:
     """An entry whose operation is ready to send."""
 
