@@ -15,16 +15,25 @@ from worker.redisconn import StreamRow, read_rows, stream_rows
 
 def activity_fields(outcome: Outcome, now: float) -> dict[str, str]:
     """The activity entry for one outcome (strings only, no event payload)."""
-    fields = {"at": f"{now:.3f}", "outcome": outcome.status, "inbox_id": outcome.entry_id}
-    optional = {
-        "reason": outcome.reason,
-        "event_id": outcome.event_id,
-        "name": outcome.name,
-        "identifier": outcome.identifier,
-        "http_status": outcome.http_status,
-    }
-    fields.update({k: str(v) for k, v in optional.items() if v is not None})
-    return fields
+    row = activity_row(outcome, f"{now:.3f}")
+    return dict(zip(row[::2], row[1::2], strict=True))
+
+
+def activity_row(outcome: Outcome, at: str) -> list[str]:
+    """``activity_fields`` as a flat ``[field, value, ...]`` list, ``at`` already written
+    (``f"{now:.3f}"``): the form the drain appends a batch in, built without a dict."""
+    row = ["at", at, "outcome", outcome.status, "inbox_id", outcome.entry_id]
+    if outcome.reason is not None:
+        row += ("reason", str(outcome.reason))
+    if outcome.event_id is not None:
+        row += ("event_id", str(outcome.event_id))
+    if outcome.name is not None:
+        row += ("name", str(outcome.name))
+    if outcome.identifier is not None:
+        row += ("identifier", str(outcome.identifier))
+    if outcome.http_status is not None:
+        row += ("http_status", str(outcome.http_status))
+    return row
 
 
 def recent(client: redis.Redis, keys: Keys, count: int) -> list[dict[str, Any]]:

@@ -48,6 +48,17 @@ end
 return 0
 """
 
+# Remember a batch's learned identities in one command: KEYS are the identity keys,
+# ARGV[1] the TTL, ARGV[i + 1] the identifier for KEYS[i]. A SET per identity in the
+# MULTI cost a queued command and a QUEUED reply each.
+_REMEMBER = """
+local ttl = ARGV[1]
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
+end
+return 0
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class DrainConfig:
@@ -227,7 +238,8 @@ class Drainer:
         pipe = self._redis.pipeline(transaction=True)
         final: list[Outcome] = []
         finished: list[str] = []
-        activity_rows: list[dict[str, str]] = []
+        activity_rows: list[list[str]] = []
+        at = f"{now:.3f}"
         for o in outcomes:
             attempts = Attempts.decode(stored.get(o.entry_id), now)
             if crashed:
@@ -236,12 +248,11 @@ class Drainer:
             if done:
                 finished.append(o.entry_id)
             if noted:
-                activity_rows.append(activity.activity_fields(o, now))
+                activity_rows.append(activity.activity_row(o, at))
             final.append(o)
         finish(pipe, self._keys, finished)
         self._add_activity(pipe, activity_rows)
-        for (kind, value), identifier in memories.items():
-            pipe.set(self._keys.identity(kind, value), identifier, ex=self._config.identity_ttl_s)
+        self._remember(pipe, memories)
         counters.add_counts(pipe, self._keys, counters.outcome_counts(final))
         counters.note_batch(pipe, self._keys, len(entries))
         for status, events, at in self._request_notes:
@@ -296,13 +307,20 @@ class Drainer:
             )
         return o, True, True
 
-    def _add_activity(self, pipe: redis.client.Pipeline, rows: list[dict[str, str]]) -> None:
-        """Queue one command appending ``rows`` to the capped activity stream, in order."""
+    def _add_activity(self, pipe: redis.client.Pipeline, rows: list[list[str]]) -> None:
+        """Queue one command appending ``rows`` (flat field/value lists) to the capped
+        activity stream, in order."""
         if not rows:
             return
-        flat = [[part for pair in fields.items() for part in pair] for fields in rows]
-        args = (self._config.activity_max, orjson.dumps(flat))
+        args = (self._config.activity_max, orjson.dumps(rows))
         pipe.eval(_ADD_ACTIVITY, 1, self._keys.activity, *args)
+
+    def _remember(self, pipe: redis.client.Pipeline, memories: dict[tuple[str, str], str]) -> None:
+        """Queue one command storing every learned identity with the identity TTL."""
+        if not memories:
+            return
+        keys = [self._keys.identity(kind, value) for kind, value in memories]
+        pipe.eval(_REMEMBER, len(keys), *keys, self._config.identity_ttl_s, *memories.values())
 
     def _note_request(self, status: int | str, events: int) -> None:
         self._request_notes.append((status, events, self._clock()))
