@@ -121,7 +121,19 @@ class Deliverer:
                     r.outcome("dead", reason=REJECTED, detail=failed_items[i], http_status=207)
                 )
             else:
-                outcomes.append(r.outcome("delivered", http_status=response.status))
+                # r.outcome("delivered", http_status=...), spelled out: one per event sent
+                outcomes.append(
+                    Outcome(
+                        r.entry.id,
+                        "delivered",
+                        None,
+                        "",
+                        r.event_id,
+                        r.event.name,
+                        r.identity.value,
+                        response.status,
+                    )
+                )
         return outcomes, None
 
     def _post(self, run: list[Ready]) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from worker.events import Event
@@ -33,7 +33,17 @@ def resolve(
     event: Event, identify_by: str, remembered: Mapping[tuple[str, str], str]
 ) -> Identity | None:
     """Find the event's identifier; fall back to its anonymous id, else None."""
-    for candidate in _candidates(event, identify_by, remembered):
+    # The candidates in the documented lookup order, each tried as it is found: most
+    # events carry their identifier in one of the first three places looked.
+    for candidate in (
+        event.identify_markers.get(identify_by),
+        event.external_ids.get(identify_by),
+        event.traits.get(identify_by),
+    ):
+        value = _usable(candidate)
+        if value is not None:
+            return Identity(value, anonymous=False)
+    for candidate in _later_candidates(event, identify_by, remembered):
         value = _usable(candidate)
         if value is not None:
             return Identity(value, anonymous=False)
@@ -49,20 +59,16 @@ def memories(event: Event, identifier: str) -> list[tuple[str, str]]:
     return memory_keys(event)
 
 
-def _candidates(
+def _later_candidates(
     event: Event, identify_by: str, remembered: Mapping[tuple[str, str], str]
-) -> list[object]:
-    """List the possible identifier values in the documented lookup order."""
-    candidates: list[object] = [
-        event.identify_markers.get(identify_by),
-        event.external_ids.get(identify_by),
-        event.traits.get(identify_by),
-    ]
-    candidates.extend(event.traits.get(alias) for alias in TRAIT_ALIASES.get(identify_by, ()))
+) -> Iterator[object]:
+    """The candidates after the marker, external id and trait, in lookup order."""
+    for alias in TRAIT_ALIASES.get(identify_by, ()):
+        yield event.traits.get(alias)
     if identify_by == "user_id":
-        candidates.append(event.user_id)
-    candidates.extend(remembered.get(key) for key in memory_keys(event))
-    return candidates
+        yield event.user_id
+    for key in memory_keys(event):
+        yield remembered.get(key)
 
 
 def _usable(value: object) -> str | None:
