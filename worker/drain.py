@@ -239,7 +239,7 @@ class Drainer:
         final: list[Outcome] = []
         finished: list[str] = []
         activity_rows: list[list[str]] = []
-        at = f"{now:.3f}"
+        stamp = f"{now:.3f}"
         for o in outcomes:
             attempts = Attempts.decode(stored.get(o.entry_id), now)
             if crashed:
@@ -248,7 +248,7 @@ class Drainer:
             if done:
                 finished.append(o.entry_id)
             if noted:
-                activity_rows.append(activity.activity_row(o, at))
+                activity_rows.append(activity.activity_row(o, stamp))
             final.append(o)
         finish(pipe, self._keys, finished)
         self._add_activity(pipe, activity_rows)
