@@ -43,53 +43,16 @@ def is_flag_set(value: object) -> bool:
 
 def unwrap(value: Any, *, field: str = "properties", depth: int = 0) -> Any:
     """Return ``value`` with every ``{"t", "v"}`` wrapper replaced by its (coerced) value."""
-    return _unwrap(value, field, depth)
-
-
-# Values unwrap() returns as they are; children of these types skip a call.
-_LEAVES = (str, int, float, bool, type(None))
-# Wrapper types whose string value is converted rather than kept.
-_CONVERTED = ("number", "boolean")
-
-
-def _unwrap(value: Any, field: str, depth: int) -> Any:
-    """unwrap() with positional arguments; this runs for every value of every CustomerLabs
-    event, so leaves and string-valued wrappers are handled without another call."""
     if depth > MAX_DEPTH:
         raise InvalidEvent("invalid_field", f"{field} nests more than {MAX_DEPTH} levels deep.")
     if isinstance(value, dict):
-        # is_wrapper, inlined.
+        # is_wrapper, inlined: this runs for every value of every CustomerLabs event.
         kind = value.get("t")
         if isinstance(kind, str) and "v" in value and value.keys() <= WRAPPER_KEYS:
             return _unwrap_typed(kind.strip().lower(), value["v"], field, depth + 1)
-        inner = depth + 1
-        if inner > MAX_DEPTH:
-            return {key: _unwrap(item, field, inner) for key, item in value.items()}
-        plain = inner < MAX_DEPTH  # a wrapper's string may be returned without a call
-        out = {}
-        for key, item in value.items():
-            if type(item) in _LEAVES:
-                out[key] = item
-                continue
-            if plain and type(item) is dict:
-                # _unwrap_typed's common case, inlined: a string-valued wrapper
-                t = item.get("t")
-                if (
-                    type(t) is str
-                    and type(item.get("v")) is str
-                    and item.keys() <= WRAPPER_KEYS
-                    and t.strip().lower() not in _CONVERTED
-                ):
-                    out[key] = item["v"]
-                    continue
-            out[key] = _unwrap(item, field, inner)
-        return out
+        return {key: unwrap(item, field=field, depth=depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        inner = depth + 1
-        return [
-            item if type(item) in _LEAVES and inner <= MAX_DEPTH else _unwrap(item, field, inner)
-            for item in value
-        ]
+        return [unwrap(item, field=field, depth=depth + 1) for item in value]
     return value
 
 
@@ -103,7 +66,7 @@ def _unwrap_typed(kind: str, value: Any, field: str, depth: int) -> Any:
         return _to_bool(value)
     if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
         return _number_text(value)
-    return _unwrap(value, field, depth)
+    return unwrap(value, field=field, depth=depth)
 
 
 def to_number(text: str) -> int | float | str:
@@ -176,25 +139,10 @@ def describe(value: object) -> str:
 
 def plain_copy(value: Any, *, field: str, depth: int = 0) -> Any:
     """Deep-copy plain JSON data, refusing nesting deeper than ``MAX_DEPTH``."""
-    return _plain_copy(value, field, depth)
-
-
-def _plain_copy(value: Any, field: str, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise InvalidEvent("invalid_field", f"{field} nests more than {MAX_DEPTH} levels deep.")
     if isinstance(value, dict):
-        inner = depth + 1
-        if inner > MAX_DEPTH:
-            return {key: _plain_copy(item, field, inner) for key, item in value.items()}
-        return {
-            key: item if type(item) in _LEAVES else _plain_copy(item, field, inner)
-            for key, item in value.items()
-        }
+        return {key: plain_copy(item, field=field, depth=depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        inner = depth + 1
-        if inner > MAX_DEPTH:
-            return [_plain_copy(item, field, inner) for item in value]
-        return [
-            item if type(item) in _LEAVES else _plain_copy(item, field, inner) for item in value
-        ]
+        return [plain_copy(item, field=field, depth=depth + 1) for item in value]
     return value
