@@ -17,8 +17,8 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
-from worker.cli.stats_cmd import collect
 from worker.keys import Keys
+from worker.stats import collect
 
 log = structlog.get_logger("cio_relay.metrics")
 
@@ -49,7 +49,7 @@ def _by_reason(name: str, doc: str, counts: Mapping[str, int], status: str) -> M
 
 
 def families(stats: Mapping[str, Any]) -> list[Metric]:
-    """The metric families for one ``stats`` snapshot (``worker.cli.stats_cmd.collect``)."""
+    """The metric families for one ``stats`` snapshot (``worker.stats.collect``)."""
     counts: Mapping[str, int] = stats["counts"]
     inbox: Mapping[str, int] = stats["inbox"]
     ages: Mapping[str, float] = stats["ages"]
