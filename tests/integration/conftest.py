@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +42,17 @@ def wait_until(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "
 def inbox_empty(relay: Relay) -> bool:
     """Every entry ever enqueued has its final outcome (finished entries are deleted)."""
     return int(relay.redis.xlen(Keys(relay.prefix).inbox)) == 0
+
+
+def sigterm_and_wait(proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """SIGTERM ``proc`` and return its exit code; SIGKILL it (and fail) if it outlives
+    ``timeout_s``, so a test never leaves it behind."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import ROOT, Relay, free_port, wait_until
+from tests.integration.conftest import ROOT, Relay, free_port, sigterm_and_wait, wait_until
 from worker.emulator import EmulatorClient
 from worker.producer import enqueue_many
 
@@ -95,12 +94,9 @@ def test_metrics_follow_the_relay_and_stop_on_sigterm(
         assert m["cio_relay_paused"] == {(("reason", ""),): 0}
         assert m["cio_relay_dead_total"] == {(("reason", "none"),): 0}
     finally:
-        proc.send_signal(signal.SIGTERM)
         try:
-            code = proc.wait(15)
+            code = sigterm_and_wait(proc, 15)
         finally:
-            if proc.poll() is None:
-                proc.kill()
             log.close()
     assert code == 0, (relay.logdir / "metrics.log").read_text()
     with pytest.raises(requests.ConnectionError):

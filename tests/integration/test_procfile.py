@@ -14,7 +14,7 @@ import pytest
 import redis
 import requests
 
-from tests.integration.conftest import API_KEY, ROOT, free_port, wait_until
+from tests.integration.conftest import API_KEY, ROOT, free_port, sigterm_and_wait, wait_until
 from worker.emulator import EmulatorClient
 from worker.producer import enqueue_many
 
@@ -117,12 +117,9 @@ def test_procfile_delivers_and_stops_on_sigterm(
         )
         assert honcho.poll() is None, "a Procfile process stopped early"
     finally:
-        honcho.send_signal(signal.SIGTERM)
         try:
-            code = honcho.wait(30)
+            code = sigterm_and_wait(honcho, 30)
         finally:
-            if honcho.poll() is None:
-                honcho.kill()
             log.close()
             out = log_path.read_text(errors="replace")
             started = {n: int(p) for n, p in re.findall(r"(\w+)\.1 started \(pid=(\d+)\)", out)}
