@@ -21,6 +21,8 @@ from pathlib import Path
 
 import redis
 
+from worker.redisconn import local_server_argv
+
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -200,19 +202,7 @@ class Procs:
         port = free_port()
         data = self.logdir / "redis"
         data.mkdir(exist_ok=True)
-        self.spawn(
-            [
-                binary,
-                str(ROOT / "config" / "redis.conf"),
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(data),
-            ],
-            "redis.log",
-        )
+        self.spawn(local_server_argv(binary, port, data), "redis.log")
         url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url)
         wait_for(client.ping, 10, "redis-server")

@@ -8,12 +8,16 @@ the relay's clients never decode, so these helpers turn a reply into one precise
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import redis
 from redis.typing import EncodableT, FieldT
 
 from worker.settings import Settings
+
+# The project's Redis settings (AOF everysec, noeviction), beside the package in a checkout.
+REDIS_CONF = Path(__file__).resolve().parents[1] / "config" / "redis.conf"
 
 # One stream entry as the relay reads it: its id as text and its raw fields.
 StreamRow = tuple[str, dict[bytes, bytes]]
@@ -28,6 +32,13 @@ def connect(settings: Settings) -> redis.Redis:
         health_check_interval=15,
         retry_on_timeout=True,
     )
+
+
+def local_server_argv(binary: str, port: int, data_dir: Path) -> list[str]:
+    """The command line of a redis-server on loopback ``port`` keeping its data (AOF) in
+    ``data_dir``, with ``config/redis.conf`` when the checkout has it."""
+    conf = [str(REDIS_CONF)] if REDIS_CONF.exists() else []
+    return [binary, *conf, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
 
 
 def as_text(value: bytes | str) -> str:

@@ -17,6 +17,7 @@ import redis
 
 from worker.emulator import EmulatorClient, EmulatorServer
 from worker.keys import Keys
+from worker.redisconn import local_server_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_ID = "it-site"
@@ -64,16 +65,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     data = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [
-            binary,
-            str(ROOT / "config" / "redis.conf"),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data),
-        ],
+        local_server_argv(binary, port, data),
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"

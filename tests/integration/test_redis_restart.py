@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.conftest import ROOT, Relay, free_port, inbox_empty, wait_until
+from tests.integration.conftest import Relay, free_port, inbox_empty, wait_until
 from tests.integration.test_faults import delivered_ids, purchases
 from worker.emulator import EmulatorClient
 from worker.ids import event_ulid
 from worker.keys import Keys
 from worker.producer import enqueue, enqueue_many
+from worker.redisconn import local_server_argv
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +33,7 @@ class OwnRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                str(ROOT / "config" / "redis.conf"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.data),
-            ],
+            local_server_argv(shutil.which("redis-server") or "redis-server", self.port, self.data),
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
