@@ -22,6 +22,7 @@ import redis
 
 from worker.cli.flower_cmd import flower_command, needs_auth
 from worker.cli.output import fail
+from worker.redisconn import local_server_argv
 from worker.settings import Settings, load_settings
 
 RUN_DIR = Path(".run")
@@ -68,14 +69,18 @@ def wait_for(check: Callable[[], bool], timeout_s: float = 15.0) -> bool:
 
 
 class Stack:
-    """The child processes ``run`` started, stopped in reverse order."""
+    """The child processes ``run`` started, stopped one by one in reverse order.
+
+    Each child runs in its own session, so Ctrl-C reaches ``run`` alone: otherwise the
+    terminal's SIGINT stops Redis while the workers are still settling their batches.
+    """
 
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.fake_server: object | None = None
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(argv, env=env)
+        proc = subprocess.Popen(argv, env=env, start_new_session=True)
         self.children.append((name, proc))
         return proc
 
@@ -83,7 +88,6 @@ class Stack:
         for _, proc in reversed(self.children):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for _, proc in reversed(self.children):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -103,9 +107,7 @@ def start_redis(settings: Settings, stack: Stack) -> str:
     if binary:
         data = RUN_DIR / "redis"
         data.mkdir(parents=True, exist_ok=True)
-        conf = Path("config/redis.conf")
-        argv = [binary] + ([str(conf)] if conf.exists() else [])
-        argv += ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(data.resolve())]
+        argv = local_server_argv(binary, port, data.resolve())
         stack.start("redis", argv, dict(os.environ))
         kind = "local redis-server"
     else:
@@ -129,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     stack = Stack()
     env = dict(os.environ)
     env.setdefault("CIO_LOG_FORMAT", "console")
+    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the stack like Ctrl-C
     try:
         env["CIO_REDIS_URL"] = start_redis(settings, stack)
         if not (settings.site_id and settings.api_key):
@@ -184,6 +187,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         stack.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_help(settings: Settings, env: dict[str, str]) -> None:
