@@ -23,6 +23,12 @@ def _settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
+def drain_expires_s(settings: Settings) -> float:
+    """How long a queued drain stays worth running: two ticks, at least 2 s. A drain
+    nobody picked up by then is stale, and the next tick or recruit replaces it."""
+    return max(2.0, settings.tick_s * 2)
+
+
 def celery_config(settings: Settings) -> dict[str, object]:
     """Celery's configuration: JSON only, late acks, prefetch 1, no results kept."""
     return {
@@ -50,8 +56,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
             "drain-inbox": {
                 "task": "relay.drain",
                 "schedule": settings.tick_s,
-                # A tick nobody picked up within two periods is stale: drop it.
-                "options": {"expires": max(2.0, settings.tick_s * 2)},
+                "options": {"expires": drain_expires_s(settings)},
             },
         },
         "timezone": "UTC",

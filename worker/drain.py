@@ -119,8 +119,15 @@ class Drainer:
 
     # -- the cycle -----------------------------------------------------------------
 
-    def drain(self) -> Counter[str]:
-        """Work until the inbox is empty or the time budget is spent; returns outcome counts."""
+    def drain(self, recruit: Callable[[], None] | None = None) -> Counter[str]:
+        """Work until the inbox is empty or the time budget is spent; returns outcome counts.
+
+        ``recruit`` is called once, the first time a read comes back full: there is a
+        backlog, so another drain should start on an idle worker process. Each recruited
+        drain recruits at most one more, so a burst reaches every process within a few
+        batches instead of waiting for the beat's ticks, and never queues more drains
+        than there are running ones.
+        """
         totals: Counter[str] = Counter()
         deadline = self._clock() + self._config.budget_s
         if self.paused_reason() is not None:
@@ -143,6 +150,9 @@ class Drainer:
                 if left_ms <= 0:
                     break
                 entries = self.inbox.read_new(self._config.batch_size, block_ms=min(250, left_ms))
+            if recruit is not None and len(entries) >= self._config.batch_size:
+                recruit()
+                recruit = None
             if entries:
                 totals += self.process(entries)
         return totals

@@ -7,8 +7,9 @@ import socket
 
 import structlog
 from celery.signals import worker_init
+from kombu.exceptions import OperationalError
 
-from worker.app import app, settings
+from worker.app import app, drain_expires_s, settings
 from worker.client import TrackClient
 from worker.drain import DrainConfig, Drainer
 from worker.errors import ConfigError, WorkflowError
@@ -92,8 +93,18 @@ def _check_at_start(**_: object) -> None:
 def drain() -> dict[str, int]:
     """Deliver what is waiting in the inbox for up to the drain budget; returns counts."""
     try:
-        counts = drainer().drain()
+        counts = drainer().drain(recruit=recruit_drain)
     except ConfigError as exc:
         log.error("config_error", error=str(exc))
         raise
     return dict(counts)
+
+
+def recruit_drain() -> None:
+    """Queue one more drain for an idle worker process: the inbox has a backlog."""
+    try:
+        drain.apply_async(expires=drain_expires_s(settings))
+    except OperationalError as exc:  # the drain goes on; the beat's ticks still come
+        log.warning("recruit_failed", error=type(exc).__name__)
+    else:
+        log.debug("drain_recruited")

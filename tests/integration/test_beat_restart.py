@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Relay, inbox_empty, wait_until
-from tests.integration.test_faults import delivered_ids, purchases
+from tests.integration.live_producer import Producer
+from tests.integration.test_faults import delivered_ids
 from worker.emulator import EmulatorClient
 from worker.ids import event_ulid
 from worker.keys import Keys
-from worker.producer import enqueue_many
 
 pytestmark = pytest.mark.integration
 
@@ -36,23 +36,31 @@ def settles(read: Callable[[], int], quiet_s: float, timeout_s: float) -> int:
 def test_beat_killed_twice_and_restarted_delivers_every_event_once(
     relay_env: dict[str, str], emulator_client: EmulatorClient, tmp_path: Path
 ) -> None:
-    """SIGKILL the only beat twice mid-run; with it gone nothing is drained, and a new beat
-    on the same schedule file picks up where it stopped: all accepted once, none dead."""
+    """SIGKILL the only beat twice while an app enqueues 60 events/s; with it gone, nothing
+    new is drained once the drains already queued run out, and a new beat on the same
+    schedule file picks up where it stopped: all accepted once, none dead.
+
+    The producer is slower than the relay, so reads never come back full and no drain
+    recruits another: the beat alone keeps delivery going."""
     n = 1500
-    env = {**relay_env, "CIO_BATCH_SIZE": "20", "CIO_MAX_RPS": "5"}
+    env = {**relay_env, "CIO_BATCH_SIZE": "20"}
     relay = Relay(env, tmp_path).start(concurrency=2, beat=False)
     beat = relay.start_beat("schedule")
+    producer = Producer(env["CIO_REDIS_URL"], relay.prefix, tag="beat", pause_s=1 / 60, limit=n)
     accepted = lambda: int(emulator_client.counters()["events_accepted"])  # noqa: E731
     try:
-        enqueue_many(relay.redis, purchases(n, "beat"), prefix=relay.prefix)
-        for round_ in (1, 2):
-            wait_until(lambda r=round_: accepted() >= 200 * r, 60, "delivery under way")
+        producer.start()
+        mark = 0
+        for _ in (1, 2):
+            wait_until(lambda m=mark: accepted() >= m + 100, 60, "delivery under way")
             beat.send_signal(signal.SIGKILL)
             beat.wait(10)
-            # Ticks already queued run out; then, with no beat, nothing more is drained.
-            stalled = settles(accepted, quiet_s=3.0, timeout_s=30)
-            assert stalled < n, "the run ended before the beat was killed"
+            mark = settles(accepted, quiet_s=3.0, timeout_s=30)
+            waiting = len(producer.acknowledged) - mark
+            assert waiting > 50, f"only {waiting} events waited while the beat was down"
             beat = relay.start_beat("schedule")
+        producer.join(60)
+        assert len(producer.acknowledged) == n and producer.failures == 0
         wait_until(
             lambda: accepted() >= n and inbox_empty(relay), 120, "all events after the restarts"
         )
@@ -64,4 +72,5 @@ def test_beat_killed_twice_and_restarted_delivers_every_event_once(
         assert relay.redis.xlen(Keys(relay.prefix).dlq) == 0
         assert relay.procs[0].poll() is None, "the worker died"
     finally:
+        producer.halt.set()
         relay.stop()

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from tests.integration.conftest import Relay, free_port, inbox_empty, wait_until
+from tests.integration.live_producer import Producer
 from tests.integration.test_faults import delivered_ids, purchases
 from worker.emulator import EmulatorClient
 from worker.ids import event_ulid
 from worker.keys import Keys
-from worker.producer import enqueue, enqueue_many
+from worker.producer import enqueue_many
 from worker.redisconn import local_server_argv
 
 pytestmark = pytest.mark.integration
@@ -52,32 +51,6 @@ class OwnRedis:
             self.proc.wait(10)
 
 
-class Producer(threading.Thread):
-    """Enqueues one event at a time until stopped, noting which ones Redis acknowledged."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        super().__init__(daemon=True)
-        self.client = redis.Redis.from_url(url, socket_timeout=2)
-        self.prefix = prefix
-        self.acknowledged: list[int] = []
-        self.tried = 0
-        self.failures = 0
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            i = self.tried
-            self.tried += 1
-            try:
-                enqueue(self.client, purchases(i + 1, "live")[i], prefix=self.prefix)
-            except redis.RedisError:
-                self.failures += 1
-                time.sleep(0.05)
-                continue
-            self.acknowledged.append(i)
-            time.sleep(0.005)
-
-
 def test_redis_restart_mid_run_loses_nothing(
     relay_env: dict[str, str], emulator_client: EmulatorClient, tmp_path: Path
 ) -> None:
@@ -88,7 +61,7 @@ def test_redis_restart_mid_run_loses_nothing(
     env = {**relay_env, "CIO_REDIS_URL": own.url, "CIO_BATCH_SIZE": "25"}
     emulator_client.set_faults(latency_ms=100)
     relay = Relay(env, tmp_path).start(concurrency=2)
-    producer = Producer(own.url, relay.prefix)
+    producer = Producer(own.url, relay.prefix, tag="live", pause_s=0.005)
     try:
         enqueue_many(relay.redis, purchases(600, "restart"), prefix=relay.prefix)
         producer.start()

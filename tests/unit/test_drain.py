@@ -293,3 +293,27 @@ def test_remembered_identity_attributes_later_batch(
     assert _run(drainer)["delivered"] == 1
     [sent] = emu.requests()
     assert sent["path"] == "/api/v2/batch"
+
+
+def test_a_full_read_recruits_one_more_drain(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer
+) -> None:
+    """A read that comes back full means a backlog: the drain asks for one more drain,
+    once, however many full batches follow."""
+    ticking = Clock(tick_s=0.01)
+    drainer = _drainer(r, emulator, ticking, budget_s=0.5, batch_size=2)
+    enqueue_many(r, [_track(f"E{i}") for i in range(7)])
+    recruited: list[int] = []
+    counts = drainer.drain(recruit=lambda: recruited.append(r.xlen(KEYS.inbox)))
+    assert counts["delivered"] == 7
+    assert recruited == [7]  # asked at the first full read, before it was delivered
+
+
+def test_partial_reads_recruit_nobody(r: fakeredis.FakeRedis, emulator: EmulatorServer) -> None:
+    """No backlog, no extra drains: reads shorter than a batch never recruit."""
+    ticking = Clock(tick_s=0.01)
+    drainer = _drainer(r, emulator, ticking, budget_s=0.5, batch_size=10)
+    enqueue_many(r, [_track(f"E{i}") for i in range(9)])
+    recruited: list[str] = []
+    assert drainer.drain(recruit=lambda: recruited.append("asked"))["delivered"] == 9
+    assert recruited == []
