@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.events import Mix
 from bench.procs import dump
 from bench.run import Bench, Options
 
@@ -71,12 +72,27 @@ def parse_args(argv: list[str] | None = None) -> Options:
         metavar="CIO_NAME=VALUE",
         help="extra relay setting (repeatable), e.g. CIO_BATCH_SIZE=1000",
     )
+    p.add_argument(
+        "--mix",
+        default="page=55,track=33,identify=12",
+        help="share of each kind of event: page, track, identify, anonymous (a page view by "
+        "a visitor never identified, sent alone to /api/v1/events)",
+    )
+    p.add_argument(
+        "--shapes",
+        default="customerlabs,segment",
+        help="input shapes, taking turns event by event: customerlabs, segment",
+    )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after this")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="where JSON goes")
     p.add_argument("--name", default="", help="file name of the JSON (default: a timestamp)")
     p.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     a = p.parse_args(argv)
+    try:
+        mix = Mix.parse(a.mix, a.shapes)
+    except ValueError as exc:
+        p.error(str(exc))
     opts = Options(
         events=a.events,
         workers=a.workers,
@@ -95,6 +111,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         out=a.out,
         keep_logs=a.keep_logs,
         seed=a.seed,
+        mix=mix,
         timeout=a.timeout,
         name=a.name,
     )

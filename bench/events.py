@@ -1,6 +1,11 @@
 """A realistic event mix for the benchmark: page views, tracks with products, identifies,
 in both input shapes (CustomerLabs and Segment-style), about 1 KB each.
 
+``Mix`` chooses other shares (``--mix page=50,track=30,identify=10,anonymous=10``) and
+shapes (``--shapes segment``). ``anonymous`` is a page view by a visitor nobody has
+identified: the relay sends it alone to ``/api/v1/events``, as Customer.io has no batch
+form for anonymous events, so such events cost one request each.
+
 Every event carries a unique message id, so its ULID (what the emulator records) can be
 computed here and joined back to the time it was enqueued.
 """
@@ -9,14 +14,62 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from worker.ids import event_ulid
 from worker.normalize.fields import dedupe_key
 
-# Share of each kind in the mix (the rest are identifies).
-PAGE_SHARE = 0.55
-TRACK_SHARE = 0.33
+KINDS = ("page", "track", "identify", "anonymous")
+SHAPES = ("customerlabs", "segment")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Shares of each kind of event (any positive weights) and the input shapes, which
+    alternate event by event."""
+
+    shares: tuple[tuple[str, float], ...] = (("page", 55.0), ("track", 33.0), ("identify", 12.0))
+    shapes: tuple[str, ...] = SHAPES
+
+    @classmethod
+    def parse(cls, shares: str, shapes: str) -> Mix:
+        """``"page=55,track=33,identify=12"`` and ``"customerlabs,segment"``; ValueError
+        names what is wrong."""
+        parsed: list[tuple[str, float]] = []
+        for part in (p.strip() for p in shares.split(",") if p.strip()):
+            kind, sep, weight = part.partition("=")
+            if not sep or kind.strip() not in KINDS:
+                raise ValueError(f"--mix: {part!r} is not KIND=WEIGHT with KIND one of {KINDS}")
+            try:
+                value = float(weight)
+            except ValueError:
+                raise ValueError(f"--mix: weight {weight!r} of {kind} is not a number") from None
+            if value < 0 or value != value:
+                raise ValueError(f"--mix: weight of {kind} must be 0 or more")
+            parsed.append((kind.strip(), value))
+        if not parsed or sum(w for _, w in parsed) <= 0:
+            raise ValueError("--mix: give at least one kind a positive weight")
+        chosen = tuple(s.strip() for s in shapes.split(",") if s.strip())
+        if not chosen or any(s not in SHAPES for s in chosen):
+            raise ValueError(f"--shapes: choose from {SHAPES}, comma-separated")
+        return cls(tuple(parsed), chosen)
+
+    def describe(self) -> dict[str, Any]:
+        total = sum(w for _, w in self.shares)
+        return {
+            "shares_pct": {k: round(100 * w / total, 1) for k, w in self.shares if w},
+            "shapes": list(self.shapes),
+        }
+
+    def pick(self, rng: random.Random) -> str:
+        roll = rng.random() * sum(w for _, w in self.shares)
+        for kind, weight in self.shares:
+            if roll < weight:
+                return kind
+            roll -= weight
+        return next(k for k, w in reversed(self.shares) if w)
+
 
 _AGENT = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_3) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -90,14 +143,17 @@ def customerlabs_event(kind: str, seq: int, rng: random.Random, users: int) -> d
             "external_ids": _w({"crm_user_id": _w(f"C-{n}")}, "Object"),
         }
         return {**base, "method": "identify", "properties": {"customProperties": custom}}
-    if kind == "page":
+    if kind in ("page", "anonymous"):
         custom = {
             "page_title": _w("Example Shop: summer linen, tote bags and more"),
             "page_url": _w(f"https://shop.example.com{path}"),
             "referrer_host": _w("www.google.com"),
             "utm_campaign": _w("summer-sale"),
-            **marker,
         }
+        if kind == "anonymous":  # a visitor never identified: no marker, a fresh cookie
+            base["customerlabs_user_id"] = f"cl_visitor_{seq:012d}"
+        else:
+            custom.update(marker)
         return {**base, "method": "pageview", "properties": {"customProperties": custom}}
     products = [_cl_product(p, rng.randint(1, 3)) for p in rng.sample(_PRODUCTS, 2)]
     custom = {
@@ -146,7 +202,10 @@ def segment_event(kind: str, seq: int, rng: random.Random, users: int) -> dict[s
             "created_at": "2026-01-15T09:00:00Z",
         }
         return {**base, "type": "identify", "traits": traits}
-    if kind == "page":
+    if kind == "anonymous":  # a visitor never identified: a fresh anonymous id only
+        del base["userId"], context["traits"]
+        base["anonymousId"] = f"visitor-{seq:012d}"
+    if kind in ("page", "anonymous"):
         props = {
             "path": path,
             "url": url,
@@ -177,20 +236,18 @@ def segment_event(kind: str, seq: int, rng: random.Random, users: int) -> dict[s
     return {**base, "type": "track", "event": rng.choice(_TRACKS[:2]), "properties": props}
 
 
-def generate(count: int, *, seed: int = 7, users: int = 5000, start: int = 0) -> Iterator[dict]:
-    """``count`` events of the mix, half in each shape, numbered from ``start``."""
+_MAKERS = {"customerlabs": customerlabs_event, "segment": segment_event}
+
+
+def generate(
+    count: int, *, seed: int = 7, users: int = 5000, start: int = 0, mix: Mix = Mix()
+) -> Iterator[dict]:
+    """``count`` events of the mix, the shapes taking turns, numbered from ``start``."""
     rng = random.Random(seed + start)
+    makers = [_MAKERS[shape] for shape in mix.shapes]
     for seq in range(start, start + count):
-        roll = rng.random()
-        kind = (
-            "page"
-            if roll < PAGE_SHARE
-            else "track"
-            if roll < PAGE_SHARE + TRACK_SHARE
-            else "identify"
-        )
-        make = customerlabs_event if seq % 2 == 0 else segment_event
-        yield make(kind, seq, rng, users)
+        kind = mix.pick(rng)
+        yield makers[seq % len(makers)](kind, seq, rng, users)
 
 
 def message_id(event: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from bench.events import WORKFLOW_TOML, generate, ulid_of
+from bench.events import WORKFLOW_TOML, Mix, generate, ulid_of
 from bench.procs import Procs, ProcStats, ProcWatcher, cpu_seconds, system_cpu, wait_for
 from worker.emulator import EmulatorClient
 from worker.keys import CONSUMER_GROUP, Keys
@@ -52,6 +52,7 @@ class Options:
     out: Path = Path("bench/results")
     keep_logs: bool = False
     seed: int = 7
+    mix: Mix = field(default_factory=Mix)
     timeout: float = 600.0
     name: str = ""
 
@@ -210,8 +211,8 @@ class CpuMeter:
 # -- enqueueing ------------------------------------------------------------------------
 
 
-def encoded_events(count: int, seed: int, start: int) -> tuple[list[bytes], list[str]]:
-    events = list(generate(count, seed=seed, start=start))
+def encoded_events(count: int, seed: int, start: int, mix: Mix) -> tuple[list[bytes], list[str]]:
+    events = list(generate(count, seed=seed, start=start, mix=mix))
     return [encode_event(e) for e in events], [ulid_of(e) for e in events]
 
 
@@ -271,7 +272,7 @@ class Bench:
         return {"redis": self.procs.started[0].pid, "emulator": self.procs.started[1].pid}
 
     def take(self, count: int) -> tuple[list[bytes], list[str]]:
-        payloads, ulids = encoded_events(count, self.opts.seed, self.seq)
+        payloads, ulids = encoded_events(count, self.opts.seed, self.seq, self.opts.mix)
         self.seq += count
         return payloads, ulids
 
@@ -648,4 +649,5 @@ def options_dict(opts: Options) -> dict[str, Any]:
     d = dict(opts.__dict__)
     d["out"] = str(opts.out)
     d["scenarios"] = list(opts.scenarios)
+    d["mix"] = opts.mix.describe()
     return d
