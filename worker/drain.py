@@ -35,6 +35,8 @@ from worker.workflow.store import WorkflowStore
 log = structlog.get_logger("cio_relay.drain")
 
 PROBE_EVERY_S = 15.0
+# Short reads linger for more entries only while the request budget is this busy.
+LINGER_ABOVE_SHARE = 0.5
 FORGET_CONSUMERS_AFTER_MS = 3_600_000
 
 # Append a batch's activity entries in one command: ARGV[2] is a JSON list of entries,
@@ -73,6 +75,7 @@ class DrainConfig:
     retry_after_cap_s: float = 900.0
     identity_ttl_s: int = 30 * 24 * 3600
     activity_max: int = 10_000
+    linger_s: float = 0.1
 
     @classmethod
     def from_settings(cls, s: Settings) -> DrainConfig:
@@ -86,6 +89,7 @@ class DrainConfig:
             retry_after_cap_s=s.retry_after_cap_s,
             identity_ttl_s=s.identity_ttl_s,
             activity_max=s.activity_max,
+            linger_s=s.batch_linger_ms / 1000,
         )
 
 
@@ -103,6 +107,7 @@ class Drainer:
         consumer: str,
         *,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._redis = client
         self._keys = keys
@@ -111,6 +116,7 @@ class Drainer:
         self._policy = policy
         self._config = config
         self._clock = clock
+        self._sleep = sleep
         self.inbox = Inbox(client, keys, consumer)
         self._workflows = WorkflowStore(client, keys)
         self._deliverer = Deliverer(track, limiter, self._note_request)
@@ -150,12 +156,25 @@ class Drainer:
                 if left_ms <= 0:
                     break
                 entries = self.inbox.read_new(self._config.batch_size, block_ms=min(250, left_ms))
+                entries = self._top_up(entries, deadline)
             if recruit is not None and len(entries) >= self._config.batch_size:
                 recruit()
                 recruit = None
             if entries:
                 totals += self.process(entries)
         return totals
+
+    def _top_up(self, entries: list[Entry], deadline: float) -> list[Entry]:
+        """Let a short read wait ``linger_s`` for more entries while the request budget is
+        more than half used, so that a busy relay sends fewer, fuller requests instead of
+        spending the budget on small ones (and queueing behind it)."""
+        wanted = self._config.batch_size - len(entries)
+        if not entries or wanted <= 0 or self._config.linger_s <= 0:
+            return entries
+        if self._limiter.used_share() < LINGER_ABOVE_SHARE:
+            return entries
+        self._sleep(max(0.0, min(self._config.linger_s, deadline - self._clock())))
+        return [*entries, *self.inbox.read_new(wanted)]
 
     def process(self, entries: Sequence[Entry], *, crashed: bool = False) -> Counter[str]:
         """Prepare, deliver and record one batch of entries."""

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     retry_cap_s: float = Field(default=300.0, gt=0)
     retry_after_cap_s: float = Field(default=900.0, gt=0)
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    batch_linger_ms: int = Field(default=100, ge=0, le=5_000)
     drain_budget_s: float = Field(default=5.0, gt=0)
     tick_s: float = Field(default=1.0, gt=0)
     reclaim_idle_s: float = Field(default=30.0, gt=0)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
 from worker.cli.main import build_parser
+from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,3 +65,16 @@ def test_ci_runs_make_test() -> None:
     """CI calls the same test command the README gives."""
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    """``config/.env.example`` names every CIO_* setting, with the default the code has."""
+    text = (ROOT / "config" / ".env.example").read_text()
+    listed = dict(re.findall(r"^#? ?(CIO_[A-Z0-9_]+)=(.*)$", text, re.M))
+    for name, info in Settings.model_fields.items():
+        key = f"CIO_{name.upper()}"
+        assert key in listed, f"{key} is missing from config/.env.example"
+        default = info.default
+        if default is None or hasattr(default, "get_secret_value"):
+            continue
+        assert listed[key] == str(default).removesuffix(".0"), key

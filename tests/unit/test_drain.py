@@ -317,3 +317,51 @@ def test_partial_reads_recruit_nobody(r: fakeredis.FakeRedis, emulator: Emulator
     recruited: list[str] = []
     assert drainer.drain(recruit=lambda: recruited.append("asked"))["delivered"] == 9
     assert recruited == []
+
+
+def _lingering_drainer(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, sleep: Any, busy: int
+) -> Drainer:
+    """A drainer whose request budget (20/s) already has ``busy`` requests in its window."""
+    ticking = Clock(tick_s=0.01)
+    track = TrackClient(emulator.url, "site", SecretStr("key"), clock=ticking)
+    limiter = SharedRateLimiter(r, KEYS, 22)
+    for _ in range(busy):
+        assert limiter.acquire(deadline=float("inf"))
+    WorkflowStore(r, KEYS).replace(Workflow(default="on"))
+    config = DrainConfig(budget_s=0.3, linger_s=0.1)
+    return Drainer(r, KEYS, track, limiter, Policy(), config, "c1", clock=ticking, sleep=sleep)
+
+
+def _request_sizes(emu: EmulatorClient) -> list[int]:
+    return [len(q["body"]["batch"]) for q in emu.requests()]
+
+
+def test_short_read_lingers_for_more_while_the_budget_is_busy(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient
+) -> None:
+    """With over half the budget used, a short read waits ``linger_s`` and takes what
+    arrived meanwhile into the same request."""
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:  # events arriving while the first batch lingers
+            enqueue_many(r, [_track("Late1"), _track("Late2")])
+
+    drainer = _lingering_drainer(r, emulator, sleep, busy=11)
+    enqueue_many(r, [_track(f"E{i}") for i in range(3)])
+    assert drainer.drain()["delivered"] == 5
+    assert slept[0] == pytest.approx(0.1)
+    assert _request_sizes(emu) == [5]
+
+
+def test_short_read_goes_at_once_while_the_budget_is_quiet(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient
+) -> None:
+    slept: list[float] = []
+    drainer = _lingering_drainer(r, emulator, slept.append, busy=9)
+    enqueue_many(r, [_track(f"E{i}") for i in range(3)])
+    assert drainer.drain()["delivered"] == 3
+    assert slept == []
+    assert _request_sizes(emu) == [3]
