@@ -8,7 +8,6 @@ under ``--out``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from typing import Any
 from bench.events import Mix
 from bench.procs import dump
 from bench.run import Bench, Options
+from worker.cli.run_cmd import DEFAULT_CONCURRENCY
 
 SCENARIOS = ("throughput", "latency")
 
@@ -31,9 +31,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--concurrency",
         dest="workers",
         type=int,
-        default=2 * (os.cpu_count() or 1),
-        help="Celery worker processes (prefork concurrency), relay and baseline; default two "
-        "per core, since a process waits on HTTP for about half of each batch",
+        default=DEFAULT_CONCURRENCY,
+        help="Celery worker processes (prefork concurrency), relay and baseline; default as "
+        f"make run: three per core ({DEFAULT_CONCURRENCY})",
     )
     p.add_argument(
         "--offered-rate", type=float, default=1000.0, help="events/s offered in the latency run"

@@ -22,6 +22,7 @@ import redis
 
 from bench.events import WORKFLOW_TOML, Mix, generate, ulid_of
 from bench.procs import Procs, ProcStats, ProcWatcher, cpu_seconds, system_cpu, wait_for
+from worker.cli.run_cmd import DEFAULT_CONCURRENCY
 from worker.emulator import EmulatorClient
 from worker.keys import CONSUMER_GROUP, Keys
 from worker.producer import encode_event
@@ -36,7 +37,7 @@ EVENTS_PAGE = 50_000  # stored events read from the emulator per call
 @dataclass
 class Options:
     events: int = 100_000
-    workers: int = 4
+    workers: int = DEFAULT_CONCURRENCY
     offered_rate: float = 1000.0
     duration: float = 30.0
     baseline: bool = True
