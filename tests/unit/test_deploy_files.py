@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -78,3 +80,17 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
         if default is None or hasattr(default, "get_secret_value"):
             continue
         assert listed[key] == str(default).removesuffix(".0"), key
+
+
+def test_procfile_worker_runs_three_processes_per_core_by_default() -> None:
+    """The worker line's concurrency, expanded by sh as honcho and Heroku do."""
+    worker = next(
+        ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith("worker:")
+    )
+    [flag] = [arg for arg in worker.split() if arg.startswith("--concurrency=")]
+    env = {k: v for k, v in os.environ.items() if k != "WORKER_CONCURRENCY"}
+    out = subprocess.run(["sh", "-c", f"echo {flag}"], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == f"--concurrency={3 * len(os.sched_getaffinity(0))}"
+    env["WORKER_CONCURRENCY"] = "5"
+    out = subprocess.run(["sh", "-c", f"echo {flag}"], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "--concurrency=5"
