@@ -135,7 +135,10 @@ def run(args: argparse.Namespace) -> int:
     stack = Stack()
     env = dict(os.environ)
     env.setdefault("CIO_LOG_FORMAT", "console")
-    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the stack like Ctrl-C
+    # SIGTERM stops the stack like Ctrl-C, and so does SIGINT even where it was ignored at
+    # start (a shell's background job), so a supervisor's `kill -INT` is obeyed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         env["CIO_REDIS_URL"] = start_redis(settings, stack)
         if not (settings.site_id and settings.api_key):
