@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from ulid import ULID
@@ -415,3 +419,22 @@ def test_update_only_identify_creates_nobody(track: Track, control: EmulatorClie
 def test_unknown_routes_are_refused(track: Track, method: str, path: str, status: int) -> None:
     """Unknown paths answer 404 and known paths with another method 405."""
     assert track.call(method, path).status_code == status
+
+
+def test_client_hanging_up_mid_request_is_one_line_not_a_traceback(
+    emulator: EmulatorServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A client reset mid-body (a killed worker) is noted in one line; the server goes on."""
+    url = urlsplit(emulator.url)
+    sock = socket.create_connection((url.hostname, url.port))
+    sock.sendall(b"POST /api/v2/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # RST, not FIN
+    deadline = time.monotonic() + 5
+    err = ""
+    while time.monotonic() < deadline and "hung up" not in err:
+        time.sleep(0.05)
+        err += capfd.readouterr().err
+    assert "hung up" in err
+    assert "Traceback" not in err
+    assert "requests_total" in EmulatorClient(emulator.url).counters()  # still serving

@@ -35,6 +35,15 @@ class _HttpServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-request (killed, timed out) is normal here: say so in
+        one line instead of a traceback; anything else keeps the standard report."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            sys.stderr.write(f"emulator: client {client_address[0]} hung up: {exc}\n")
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     """Reads one request, hands it to the track or control API, writes the JSON answer."""
