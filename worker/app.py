@@ -13,6 +13,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from worker.errors import ConfigError
 from worker.logging import configure_logging
 from worker.settings import Settings, get_settings
+from worker.sizing import default_concurrency
 
 
 def _settings_or_exit() -> Settings:
@@ -44,6 +45,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # Without --concurrency (compose, a bare `celery worker`): three per core.
+        "worker_concurrency": default_concurrency(),
         "task_ignore_result": True,
         "result_backend": None,
         "worker_send_task_events": True,

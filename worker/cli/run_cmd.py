@@ -24,14 +24,11 @@ from worker.cli.flower_cmd import flower_command, needs_auth
 from worker.cli.output import fail
 from worker.redisconn import local_server_argv
 from worker.settings import Settings, load_settings
+from worker.sizing import default_concurrency
 
 RUN_DIR = Path(".run")
 EMULATOR_PORT = 8025
-# A process waits on Customer.io for more than half of each batch (about 50 ms of 85 ms
-# in the benchmark), so three per core keep the cores busy: 4 → 6 processes on two cores
-# took the default burst from about 14,600 to 16,700 events/s.
-PROCESSES_PER_CORE = 3
-DEFAULT_CONCURRENCY = PROCESSES_PER_CORE * (os.cpu_count() or 1)
+DEFAULT_CONCURRENCY = default_concurrency()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
