@@ -18,22 +18,23 @@ from typing import Any
 from bench.events import Mix
 from bench.procs import dump
 from bench.run import Bench, Options
-from worker.cli.run_cmd import DEFAULT_CONCURRENCY
+from worker.sizing import default_concurrency
 
 SCENARIOS = ("throughput", "latency")
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    workers = default_concurrency()
     p.add_argument("--events", type=int, default=100_000, help="events in the throughput burst")
     p.add_argument(
         "--workers",
         "--concurrency",
         dest="workers",
         type=int,
-        default=DEFAULT_CONCURRENCY,
+        default=workers,
         help="Celery worker processes (prefork concurrency), relay and baseline; default as "
-        f"make run: three per core ({DEFAULT_CONCURRENCY})",
+        f"make run: three per core ({workers})",
     )
     p.add_argument(
         "--offered-rate", type=float, default=1000.0, help="events/s offered in the latency run"

@@ -22,10 +22,10 @@ import redis
 
 from bench.events import WORKFLOW_TOML, Mix, generate, ulid_of
 from bench.procs import Procs, ProcStats, ProcWatcher, cpu_seconds, system_cpu, wait_for
-from worker.cli.run_cmd import DEFAULT_CONCURRENCY
 from worker.emulator import EmulatorClient
 from worker.keys import CONSUMER_GROUP, Keys
 from worker.producer import encode_event
+from worker.sizing import default_concurrency
 
 SITE_ID = "bench-site"
 API_KEY = "bench-key-0123456789abcdef"
@@ -37,7 +37,7 @@ EVENTS_PAGE = 50_000  # stored events read from the emulator per call
 @dataclass
 class Options:
     events: int = 100_000
-    workers: int = DEFAULT_CONCURRENCY
+    workers: int = default_concurrency()
     offered_rate: float = 1000.0
     duration: float = 30.0
     baseline: bool = True

@@ -13,20 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import ROOT, wait_until
+from tests.integration.test_faults import pool_children
 
 pytestmark = pytest.mark.integration
 
 
-def children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
-
-
 def alive(pid: int) -> bool:
-    return (
-        Path(f"/proc/{pid}").exists()
-        and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-    )
+    """Running, not a zombie; gone is not alive even if it vanishes while we look."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
 
 
 def test_sigint_stops_the_stack_even_when_started_as_a_background_job(
@@ -47,7 +44,7 @@ def test_sigint_stops_the_stack_even_when_started_as_a_background_job(
     )
     try:
         wait_until(lambda: "cio-relay is running" in log.read_text(), 60, "the stack")
-        started[:] = children(proc.pid)
+        started[:] = pool_children(proc.pid)
         assert len(started) == 2, f"expected a worker and a beat, got {started}"
         time.sleep(1)
         proc.send_signal(signal.SIGINT)

@@ -90,8 +90,12 @@ def test_procfile_worker_takes_worker_concurrency_else_the_configured_default() 
     )
     [flag] = [arg for arg in worker.split() if "CONCURRENCY" in arg]
     env = {k: v for k, v in os.environ.items() if k != "WORKER_CONCURRENCY"}
-    out = subprocess.run(["sh", "-c", f"echo {flag}"], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == ""
-    env["WORKER_CONCURRENCY"] = "5"
-    out = subprocess.run(["sh", "-c", f"echo {flag}"], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "--concurrency=5"
+
+    def expanded(extra: dict[str, str]) -> str:
+        out = subprocess.run(
+            ["sh", "-c", f"echo {flag}"], env={**env, **extra}, capture_output=True, text=True
+        )
+        return out.stdout.strip()
+
+    assert expanded({}) == ""
+    assert expanded({"WORKER_CONCURRENCY": "5"}) == "--concurrency=5"
