@@ -17,7 +17,7 @@ from worker.workflow.loader import (
     workflow_from_dict,
     workflow_to_dict,
 )
-from worker.workflow.model import EventRule, TriggerPath, Workflow
+from worker.workflow.model import ClientDefinition, EventRule, TriggerPath, Workflow
 
 GOOD = """\
 default = "on"
@@ -240,3 +240,213 @@ def test_export_round_trips_any_text(name: str, page_view: str, pattern: str, ma
 def test_describe_error(line: int | None, expected: str) -> None:
     """Errors are written FILE:LINE: reason, or FILE: reason without a line."""
     assert describe_error("w.toml", WorkflowError("bad thing", line)) == expected
+
+
+SOURCES = """\
+[events."Added to cart"]
+collect = "client"
+
+[[events."Added to cart".trigger_paths]]
+pattern = "/checkout/*"
+match = "glob"
+action = "dont_fire"
+
+[[events."Added to cart".client]]
+on = "click"
+selector = "button.add-to-cart"
+
+[[events."Added to cart".client]]
+on = "submit"
+selector = 'form[data-cart="1"] > .x'
+
+[events.Purchased]
+collect = "server"
+
+[events."Page viewed"]
+collect = "any"
+"""
+
+SOURCES_WORKFLOW = Workflow(
+    events={
+        "Added to cart": EventRule(
+            collect="client",
+            trigger_paths=(TriggerPath("/checkout/*", "glob", "dont_fire"),),
+            client=(
+                ClientDefinition("click", "button.add-to-cart"),
+                ClientDefinition("submit", 'form[data-cart="1"] > .x'),
+            ),
+        ),
+        "Purchased": EventRule(collect="server"),
+        "Page viewed": EventRule(),
+    }
+)
+
+
+def test_parses_collect_and_client_definitions() -> None:
+    """collect and [[events."X".client]] tables land in the model, in file order."""
+    assert parse_workflow(SOURCES) == SOURCES_WORKFLOW
+
+
+def test_collect_defaults_to_any_and_client_to_none() -> None:
+    """An event without collect or client tables takes any source and has no definitions."""
+    rule = parse_workflow('[events."X"]\n').events["X"]
+    assert (rule.collect, rule.client) == ("any", ())
+
+
+def test_client_definitions_as_inline_tables() -> None:
+    """The inline-table spelling of client definitions parses the same."""
+    text = 'events."E" = {collect = "server", client = [{on = "submit", selector = "form"}]}\n'
+    rule = parse_workflow(text).events["E"]
+    assert (rule.collect, rule.client) == ("server", (ClientDefinition("submit", "form"),))
+
+
+def test_a_selector_of_500_characters_is_accepted() -> None:
+    """The selector limit is inclusive: 500 characters pass."""
+    selector = "a" * 500
+    text = f'[[events."A".client]]\non = "click"\nselector = "{selector}"\n'
+    assert parse_workflow(text).events["A"].client[0].selector == selector
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        (
+            '[events."A"]\nenabled = true\ncollect = "browser"\n',
+            3,
+            'event "A": collect must be one of any, server, client, not "browser"',
+        ),
+        ('[events."A"]\ncollect = "Server"\n', 2, "collect must be one of any, server, client"),
+        (
+            '[events."A"]\ncollect = true\n',
+            2,
+            "collect must be one of any, server, client, not true",
+        ),
+        ('[events."A"]\ncollect = ""\n', 2, 'collect must be one of any, server, client, not ""'),
+        ('[events."A"]\nclient = "button"\n', 2, "client must be a list of tables"),
+        (
+            '[events."A"]\nclient = ["button"]\n',
+            2,
+            'event "A", client definition 1 must be a table',
+        ),
+        ('[events."A"]\nclient = {on = "click"}\n', 2, "client must be a list of tables"),
+    ],
+)
+def test_collect_and_client_errors_name_the_line(text: str, line: int, needle: str) -> None:
+    """A bad collect or client value is refused with its reason and line."""
+    exc = error_of(text)
+    assert needle in exc.reason
+    assert exc.line == line
+
+
+CLIENTS = """\
+[events."A"]
+enabled = true
+
+[[events."A".client]]
+on = "click"
+selector = "a.buy"
+
+[[events."A".client]]
+{body}
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "needle"),
+    [
+        ('on = "hover"\nselector = "a"', 9, 'on must be one of click, submit, not "hover"'),
+        ('on = "Click"\nselector = "a"', 9, "on must be one of click, submit"),
+        ('on = 1\nselector = "a"', 9, "on must be one of click, submit, not the number 1"),
+        ('on = "click"\nselector = ""', 10, "selector must be a non-empty string"),
+        ('on = "click"\nselector = "   "', 10, "selector must be a non-empty string"),
+        ('on = "click"\nselector = ["a"]', 10, "selector must be a non-empty string"),
+        ('on = "click"\nselector = "a\\nb"', 10, "selector must not contain control characters"),
+        ('on = "click"\nselector = "a\\u0000"', 10, "must not contain control characters"),
+        ('on = "click"\nselector = "a\\u0085"', 10, "must not contain control characters"),
+        ('on = "click"\nselector = "a\\u007f"', 10, "must not contain control characters"),
+        (
+            f'on = "click"\nselector = "{"a" * 501}"',
+            10,
+            "selector is 501 characters long; the limit is 500",
+        ),
+        ('on = "click"', 8, "selector is missing"),
+        ('selector = "a"', 8, "on is missing"),
+        ('on = "click"\nselector = "a"\nevent = "B"', 11, 'unknown key "event"'),
+    ],
+)
+def test_client_definition_errors_name_the_definition_and_line(
+    body: str, line: int, needle: str
+) -> None:
+    """A bad client definition is reported as the event's n-th definition on its line."""
+    exc = error_of(CLIENTS.format(body=body))
+    assert needle in exc.reason
+    assert 'event "A", client definition 2' in exc.reason
+    assert exc.line == line
+
+
+def test_unknown_event_key_lists_collect_and_client() -> None:
+    """The unknown-key message names the new keys among the expected ones."""
+    exc = error_of('[events."A"]\ncolect = "server"\n')
+    assert exc.line == 2
+    assert "expected enabled, callback, require_url, collect, trigger_paths, client" in exc.reason
+
+
+def test_export_round_trips_collect_and_client() -> None:
+    """dump_workflow writes collect and client tables that parse back to an equal workflow."""
+    assert parse_workflow(dump_workflow(SOURCES_WORKFLOW)) == SOURCES_WORKFLOW
+
+
+def test_export_writes_collect_only_when_not_any() -> None:
+    """collect = "any" is the default and is left out; the other modes are written."""
+    text = dump_workflow(SOURCES_WORKFLOW)
+    assert text.count("collect = ") == 2
+    assert 'collect = "client"' in text
+    assert 'collect = "server"' in text
+    assert (
+        '[[events."Added to cart".client]]\non = "click"\nselector = "button.add-to-cart"\n' in text
+    )
+
+
+def test_dict_form_carries_collect_and_client() -> None:
+    """The stored form has collect and client where set and rebuilds an equal workflow."""
+    data = workflow_to_dict(SOURCES_WORKFLOW)
+    cart = data["events"]["Added to cart"]
+    assert cart["collect"] == "client"
+    assert cart["client"] == [
+        {"on": "click", "selector": "button.add-to-cart"},
+        {"on": "submit", "selector": 'form[data-cart="1"] > .x'},
+    ]
+    assert "collect" not in data["events"]["Page viewed"]
+    assert "client" not in data["events"]["Purchased"]
+    assert workflow_from_dict(data) == SOURCES_WORKFLOW
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ({"collect": "web"}, 'collect must be one of any, server, client, not "web"'),
+        ({"client": [{"on": "click", "selector": "a\tb"}]}, "control characters"),
+    ],
+)
+def test_dict_form_is_checked_too(spec: dict[str, object], needle: str) -> None:
+    """A stored workflow with a bad collect or selector is refused, not half-applied."""
+    with pytest.raises(WorkflowError, match=needle):
+        workflow_from_dict({"events": {"A": spec}})
+
+
+SELECTORS = st.text(min_size=1, max_size=500).filter(
+    lambda s: s.strip() != "" and not any(c < " " or "\x7f" <= c <= "\x9f" for c in s)
+)
+
+
+@given(
+    selector=SELECTORS,
+    on=st.sampled_from(["click", "submit"]),
+    collect=st.sampled_from(["any", "server", "client"]),
+)
+def test_export_round_trips_any_selector(selector: str, on: str, collect: str) -> None:
+    """Quotes, backslashes and non-ASCII in a selector survive export and parse."""
+    workflow = Workflow(
+        events={"E": EventRule(collect=collect, client=(ClientDefinition(on, selector),))}  # type: ignore[arg-type]
+    )
+    assert parse_workflow(dump_workflow(workflow)) == workflow

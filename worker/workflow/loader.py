@@ -12,9 +12,13 @@ from worker.errors import WorkflowError
 from worker.workflow.locate import Locator, Where
 from worker.workflow.model import (
     ACTIONS,
+    CLIENT_TRIGGERS,
+    COLLECT_MODES,
     DEFAULT_PAGE_VIEW_EVENT,
     DEFAULTS,
     MATCH_KINDS,
+    MAX_SELECTOR_CHARS,
+    ClientDefinition,
     EventRule,
     TriggerPath,
     Workflow,
@@ -23,8 +27,11 @@ from worker.workflow.tomlwrite import key as toml_key
 from worker.workflow.tomlwrite import value as toml_value
 
 TOP_KEYS = ("default", "page_view_event", "events")
-EVENT_KEYS = ("enabled", "callback", "require_url", "trigger_paths")
+EVENT_KEYS = ("enabled", "callback", "require_url", "collect", "trigger_paths", "client")
 PATH_KEYS = ("pattern", "match", "action")
+CLIENT_KEYS = ("on", "selector")
+# C0 and C1 control characters and DEL: never part of a real selector, and unsafe to echo.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CALLBACK_SHAPE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column \d+|at end of document)\)$")
 
@@ -68,16 +75,24 @@ def workflow_from_dict(data: Mapping[str, Any]) -> Workflow:
 
 
 def workflow_to_dict(workflow: Workflow) -> dict[str, Any]:
-    """The workflow as plain data in the file's shape; ``workflow_from_dict`` reverses it."""
+    """The workflow as plain data in the file's shape; ``workflow_from_dict`` reverses it.
+
+    ``collect`` and ``client`` appear only when set (not "any", not empty), so a stored
+    workflow that uses neither stays readable by a relay that predates them.
+    """
     events: dict[str, Any] = {}
     for name, rule in workflow.events.items():
         spec: dict[str, Any] = {"enabled": rule.enabled}
         if rule.callback is not None:
             spec["callback"] = rule.callback
         spec["require_url"] = rule.require_url
+        if rule.collect != "any":
+            spec["collect"] = rule.collect
         spec["trigger_paths"] = [
             {"pattern": p.pattern, "match": p.match, "action": p.action} for p in rule.trigger_paths
         ]
+        if rule.client:
+            spec["client"] = [{"on": c.on, "selector": c.selector} for c in rule.client]
         events[name] = spec
     return {
         "default": workflow.default,
@@ -149,7 +164,56 @@ class _Builder:
                 f'([[events."{name}".trigger_paths]]), not {_show(paths)}',
             )
         rules = tuple(self.trigger_path(label, where, i, rule) for i, rule in enumerate(paths))
-        return EventRule(enabled, callback, require_url, rules)
+        collect = spec.get("collect", "any")
+        if collect not in COLLECT_MODES:
+            raise self.fail(
+                (*where, "collect"),
+                f"{label}: collect must be one of {', '.join(COLLECT_MODES)}, not {_show(collect)}",
+            )
+        client = spec.get("client", [])
+        if not isinstance(client, list):
+            raise self.fail(
+                (*where, "client"),
+                f"{label}: client must be a list of tables "
+                f'([[events."{name}".client]]), not {_show(client)}',
+            )
+        clients = tuple(self.client_definition(label, where, i, c) for i, c in enumerate(client))
+        return EventRule(enabled, callback, require_url, rules, collect, clients)
+
+    def client_definition(
+        self, event_label: str, event_where: Where, index: int, spec: Any
+    ) -> ClientDefinition:
+        where: Where = (*event_where, "client", index)
+        label = f"{event_label}, client definition {index + 1}"
+        if not isinstance(spec, dict):
+            raise self.fail(where, f"{label} must be a table, not {_show(spec)}")
+        self.no_unknown_keys(spec, CLIENT_KEYS, where, label)
+        for name in CLIENT_KEYS:
+            if name not in spec:
+                raise self.fail(where, f"{label}: {name} is missing")
+        on, selector = spec["on"], spec["selector"]
+        if on not in CLIENT_TRIGGERS:
+            raise self.fail(
+                (*where, "on"),
+                f"{label}: on must be one of {', '.join(CLIENT_TRIGGERS)}, not {_show(on)}",
+            )
+        if not isinstance(selector, str) or not selector.strip():
+            raise self.fail(
+                (*where, "selector"),
+                f"{label}: selector must be a non-empty string (a CSS selector), "
+                f"not {_show(selector)}",
+            )
+        if len(selector) > MAX_SELECTOR_CHARS:
+            raise self.fail(
+                (*where, "selector"),
+                f"{label}: selector is {len(selector)} characters long; "
+                f"the limit is {MAX_SELECTOR_CHARS}",
+            )
+        if _CONTROL.search(selector):
+            raise self.fail(
+                (*where, "selector"), f"{label}: selector must not contain control characters"
+            )
+        return ClientDefinition(on, selector)
 
     def trigger_path(
         self, event_label: str, event_where: Where, index: int, spec: Any
@@ -222,6 +286,8 @@ def dump_workflow(workflow: Workflow) -> str:
             out.append(f"callback = {toml_value(rule.callback)}")
         if rule.require_url:
             out.append("require_url = true")
+        if rule.collect != "any":
+            out.append(f"collect = {toml_value(rule.collect)}")
         for path in rule.trigger_paths:
             out += [
                 "",
@@ -229,6 +295,13 @@ def dump_workflow(workflow: Workflow) -> str:
                 f"pattern = {toml_value(path.pattern)}",
                 f"match = {toml_value(path.match)}",
                 f"action = {toml_value(path.action)}",
+            ]
+        for definition in rule.client:
+            out += [
+                "",
+                f"[[{table}.client]]",
+                f"on = {toml_value(definition.on)}",
+                f"selector = {toml_value(definition.selector)}",
             ]
     return "\n".join(out) + "\n"
 

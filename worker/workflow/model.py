@@ -12,10 +12,16 @@ from typing import Literal
 MatchKind = Literal["exact", "prefix", "contains", "glob", "regex"]
 Action = Literal["fire", "dont_fire"]
 Default = Literal["off", "on"]
+Collect = Literal["any", "server", "client"]
+SourceKind = Literal["client", "server"]
+ClientTrigger = Literal["click", "submit"]
 
 MATCH_KINDS: tuple[str, ...] = ("exact", "prefix", "contains", "glob", "regex")
 ACTIONS: tuple[str, ...] = ("fire", "dont_fire")
 DEFAULTS: tuple[str, ...] = ("off", "on")
+COLLECT_MODES: tuple[str, ...] = ("any", "server", "client")
+CLIENT_TRIGGERS: tuple[str, ...] = ("click", "submit")
+MAX_SELECTOR_CHARS = 500
 DEFAULT_PAGE_VIEW_EVENT = "Page viewed"
 
 
@@ -42,13 +48,31 @@ class TriggerPath:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientDefinition:
+    """A no-code browser event: the tracker sends the event when ``selector`` gets ``on``.
+
+    The selector is a CSS selector kept opaque here: only the browser interprets it.
+    """
+
+    on: ClientTrigger
+    selector: str
+
+
+@dataclass(frozen=True, slots=True)
 class EventRule:
-    """What the workflow does with one event name."""
+    """What the workflow does with one event name.
+
+    ``collect`` says which kind of source may send it ("any", "server" or "client"), the
+    seed's per-event server-side / client-side choice; ``client`` lists its no-code
+    browser definitions.
+    """
 
     enabled: bool = True
     callback: str | None = None
     require_url: bool = False
     trigger_paths: tuple[TriggerPath, ...] = ()
+    collect: Collect = "any"
+    client: tuple[ClientDefinition, ...] = ()
     # Split once by action so that deciding an event does no filtering.
     fire_rules: tuple[TriggerPath, ...] = field(default=(), init=False, repr=False, compare=False)
     dont_fire_rules: tuple[TriggerPath, ...] = field(
@@ -58,10 +82,15 @@ class EventRule:
     def __post_init__(self) -> None:
         paths = tuple(self.trigger_paths)
         object.__setattr__(self, "trigger_paths", paths)
+        object.__setattr__(self, "client", tuple(self.client))
         object.__setattr__(self, "fire_rules", tuple(r for r in paths if r.action == "fire"))
         object.__setattr__(
             self, "dont_fire_rules", tuple(r for r in paths if r.action == "dont_fire")
         )
+
+    def accepts(self, source_kind: SourceKind) -> bool:
+        """Whether a copy from this kind of source may be sent (``collect`` allows it)."""
+        return self.collect == "any" or self.collect == source_kind
 
 
 @dataclass(frozen=True, slots=True)
