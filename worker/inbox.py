@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -52,6 +52,15 @@ class Entry:
             if _EARLIEST_STAMP <= value <= added:  # False for nan and infinities
                 return int(value)
         return added
+
+    @property
+    def source_kind(self) -> Literal["client", "server"]:
+        """The kind of source that sent it: "client" only when the collector says so.
+
+        The collector writes ``source_kind``; an entry without it was XADDed by a backend,
+        and any other value counts as "server" too, so only a browser's copy is "client".
+        """
+        return "client" if self.fields.get(b"source_kind") == b"client" else "server"
 
 
 _EARLIEST_STAMP = 946_684_800.0  # 2000-01-01T00:00:00Z

@@ -10,6 +10,7 @@ Status = Literal["delivered", "skipped", "retry", "dead", "paused"]
 # Skip reasons
 TOGGLE_OFF = "toggle_off"
 PATH_BLOCKED = "path_blocked"
+SOURCE_FILTERED = "source_filtered"  # the event's `collect` refuses this kind of source
 CALLBACK_DROPPED = "callback_dropped"
 UNSUPPORTED = "unsupported"
 

@@ -19,6 +19,7 @@ from worker.outcomes import (
     CALLBACK_DROPPED,
     CALLBACK_ERROR,
     MISSING_IDENTIFIER,
+    SOURCE_FILTERED,
     TOO_LARGE,
     UNPROCESSABLE,
     UNSUPPORTED,
@@ -209,9 +210,12 @@ def _route_one(
             identifier=identifier,
         ), None
 
-    decision = decide(workflow, event.name, event.url)
+    kind = p.entry.source_kind
+    decision = decide(workflow, event.name, event.url, kind)
     if not decision.fire:
-        return settled("skipped", decision.reason or "toggle_off")
+        reason = decision.reason or "toggle_off"
+        detail = _filtered_detail(workflow, event.name, kind) if reason == SOURCE_FILTERED else ""
+        return settled("skipped", reason, detail)
     if event.kind == "group":
         return settled("skipped", UNSUPPORTED, "group calls are not sent to Customer.io")
     rule = workflow.events.get(event.name)
@@ -241,3 +245,10 @@ def _route_one(
     except RejectedEvent as exc:
         return settled("dead", exc.reason, exc.detail, identity.value)
     return None, Ready(p.entry, event, p.event_id, identity, op)
+
+
+def _filtered_detail(workflow: Workflow, name: str, kind: str) -> str:
+    """Why a copy was skipped as source_filtered, for ``cio-relay activity``."""
+    rule = workflow.events.get(name)
+    collect = rule.collect if rule is not None else "any"
+    return f'collect = "{collect}" and this copy came from a {kind} source'

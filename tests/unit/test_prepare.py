@@ -32,6 +32,12 @@ action = "dont_fire"
 [events.Shaped]
 enabled = true
 callback = "shop.cb:shape"
+
+[events."Order Completed"]
+collect = "server"
+
+[events."Button clicked"]
+collect = "client"
 """
 )
 POLICY = Policy()
@@ -275,3 +281,90 @@ def test_outcomes_keep_inbox_order() -> None:
     prepared = _route(_track("Off", anonymousId="a"), _track(anonymousId="a"), _track("Off"))
     assert [o.entry_id for o in prepared.outcomes] == [f"{ENTRY_MS}-0", f"{ENTRY_MS + 2}-0"]
     assert [r.entry.id for r in prepared.ready] == [f"{ENTRY_MS + 1}-0"]
+
+
+def _from(kind: bytes | None, raw: Any, n: int = 0) -> Entry:
+    """An inbox entry as the collector writes it, from source "web" of the given kind."""
+    fields = {b"event": json.dumps(raw).encode()}
+    if kind is not None:
+        fields |= {b"source": b"web", b"source_kind": kind}
+    return Entry(id=f"{ENTRY_MS + n}-0", fields=fields)
+
+
+def _route_entries(*entries: Entry) -> Any:
+    parsed, dead = parse_entries(list(entries), WORKFLOW, POLICY)
+    assert dead == []
+    return route(parsed, WORKFLOW, {}, POLICY)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "collect"),
+    [
+        ("Order Completed", b"client", "server"),
+        ("Button clicked", b"server", "client"),
+        ("Button clicked", None, "client"),
+    ],
+    ids=["server-only-from-client", "client-only-from-server", "client-only-from-direct-xadd"],
+)
+def test_a_copy_from_the_refused_kind_is_source_filtered(
+    name: str, kind: bytes | None, collect: str
+) -> None:
+    """The outcome is skipped/source_filtered with the event's name and a readable detail."""
+    prepared = _route_entries(_from(kind, _track(name, anonymousId="a1")))
+    assert prepared.ready == []
+    [outcome] = prepared.outcomes
+    seen = "client" if kind == b"client" else "server"
+    assert (outcome.entry_id, outcome.status, outcome.reason, outcome.name) == (
+        f"{ENTRY_MS}-0",
+        "skipped",
+        "source_filtered",
+        name,
+    )
+    assert outcome.detail == f'collect = "{collect}" and this copy came from a {seen} source'
+    assert outcome.event_id is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("Order Completed", b"server"),
+        ("Order Completed", None),
+        ("Button clicked", b"client"),
+        ("Added to cart", b"client"),
+        ("Added to cart", b"server"),
+    ],
+    ids=["server-only", "server-only-direct", "client-only", "any-client", "any-server"],
+)
+def test_a_copy_from_an_accepted_kind_is_sent(name: str, kind: bytes | None) -> None:
+    """The kind collect asks for, or any kind when it is "any", goes on to be sent."""
+    prepared = _route_entries(_from(kind, _track(name, anonymousId="a1")))
+    assert prepared.outcomes == []
+    assert [r.event.name for r in prepared.ready] == [name]
+
+
+def test_browser_and_backend_copies_of_one_event_split() -> None:
+    """With collect = "server" the backend's copy is sent and the browser's skipped."""
+    order = _track("Order Completed", anonymousId="a1")
+    prepared = _route_entries(_from(b"client", order, 0), _from(b"server", order, 1))
+    assert [r.entry.id for r in prepared.ready] == [f"{ENTRY_MS + 1}-0"]
+    assert [(o.entry_id, o.reason) for o in prepared.outcomes] == [
+        (f"{ENTRY_MS}-0", "source_filtered")
+    ]
+
+
+def test_source_filtered_runs_no_callback() -> None:
+    """A filtered copy never reaches the event's callback."""
+    workflow = parse_workflow('[events.Shaped]\ncallback = "shop.cb:shape"\ncollect = "server"\n')
+    parsed, _ = parse_entries(
+        [_from(b"client", _track("Shaped", anonymousId="a1"))], workflow, POLICY
+    )
+    prepared = route(parsed, workflow, {}, POLICY, run_callback=_runner(AssertionError("called")))
+    assert [(o.status, o.reason) for o in prepared.outcomes] == [("skipped", "source_filtered")]
+
+
+def test_toggle_off_wins_over_source_filtered() -> None:
+    """A disabled event from a refused source is reported as toggle_off."""
+    workflow = parse_workflow('[events.E]\nenabled = false\ncollect = "server"\n')
+    parsed, _ = parse_entries([_from(b"client", _track("E", anonymousId="a1"))], workflow, POLICY)
+    [outcome] = route(parsed, workflow, {}, POLICY).outcomes
+    assert (outcome.reason, outcome.detail) == ("toggle_off", "")

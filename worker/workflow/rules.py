@@ -1,17 +1,18 @@
-"""The workflow decision for one event: toggle, then URL trigger paths. Pure, no I/O."""
+"""The workflow decision for one event: toggle, source kind, then URL trigger paths. Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from worker.outcomes import PATH_BLOCKED, TOGGLE_OFF
-from worker.workflow.model import TriggerPath, Workflow
+from worker.outcomes import PATH_BLOCKED, SOURCE_FILTERED, TOGGLE_OFF
+from worker.workflow.model import SourceKind, TriggerPath, Workflow
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Whether to send an event; ``reason`` is ``toggle_off`` or ``path_blocked`` when not."""
+    """Whether to send an event; when not, ``reason`` is ``toggle_off``, ``source_filtered``
+    or ``path_blocked``."""
 
     fire: bool
     reason: str | None = None
@@ -20,15 +21,25 @@ class Decision:
 FIRE = Decision(True)
 OFF = Decision(False, TOGGLE_OFF)
 BLOCKED = Decision(False, PATH_BLOCKED)
+FILTERED = Decision(False, SOURCE_FILTERED)
 
 
-def decide(workflow: Workflow, name: str, url: str | None) -> Decision:
-    """Apply the event's toggle and trigger paths (or the global default) to one event."""
+def decide(
+    workflow: Workflow, name: str, url: str | None, source_kind: SourceKind = "server"
+) -> Decision:
+    """Apply the event's toggle, ``collect`` and trigger paths (or the default) to one event.
+
+    ``source_kind`` is the kind of source the copy came from; a rule with ``collect =
+    "server"`` skips client copies and ``collect = "client"`` server copies. Events the
+    workflow does not list follow the default whatever their source.
+    """
     rule = workflow.events.get(name)
     if rule is None:
         return FIRE if workflow.default == "on" else OFF
     if not rule.enabled:
         return OFF
+    if not rule.accepts(source_kind):
+        return FILTERED
     if not url:
         return BLOCKED if rule.require_url else FIRE
     if not rule.trigger_paths:
