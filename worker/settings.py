@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     flower_address: str = "127.0.0.1"
     flower_port: int = Field(default=5555, ge=1, le=65535)
 
+    # HTTP collector (``cio-relay collect``)
+    sources_file: Path | None = None
+    collect_address: str = "127.0.0.1"
+    collect_port: int = Field(default=8088, ge=1, le=65535)
+    collect_workers: int = Field(default=0, ge=0, le=64)
+    collect_max_lag: int = Field(default=1_000_000, ge=1)
+    collect_max_request_bytes: int = Field(default=512_000, ge=1024)
+    collect_ip: bool = False
+
     # Prometheus metrics (``cio-relay metrics``)
     metrics_address: str = "127.0.0.1"
     metrics_port: int = Field(default=9808, ge=1, le=65535)

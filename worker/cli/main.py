@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "worker.emulator.commands",
     "worker.cli.flower_cmd",
     "worker.cli.metrics_cmd",
+    "worker.cli.collect_cmd",
     "worker.cli.run_cmd",
 )
 

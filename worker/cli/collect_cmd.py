@@ -1,0 +1,70 @@
+"""``cio-relay collect``: the HTTP collector under uvicorn, one server process per core.
+
+uvicorn with uvloop and httptools (README "Design notes" has the measurements behind the
+choice). SIGTERM or Ctrl-C stops accepting connections, lets the requests in flight be
+answered (each only after Redis acknowledged its events), then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import uvicorn
+
+from worker.collector.sources import load_sources
+from worker.logging import configure_logging
+from worker.settings import load_settings
+
+GRACEFUL_SHUTDOWN_S = 30
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "collect", help="serve the HTTP collector (Segment/RudderStack SDKs, tracker.js)"
+    )
+    p.add_argument("--host", help="address to listen on (default CIO_COLLECT_ADDRESS, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default CIO_COLLECT_PORT, 8088)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="server processes (default CIO_COLLECT_WORKERS, else one per core)",
+    )
+    p.set_defaults(func=run)
+
+
+def default_workers() -> int:
+    """One server process per core this process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    sources = load_sources(settings.sources_file)  # a bad file stops us here, with its reason
+    host = args.host or settings.collect_address
+    port = args.port or settings.collect_port
+    workers = args.workers or settings.collect_workers or default_workers()
+    if not len(sources):
+        sys.stderr.write(
+            "cio-relay: no sources configured (CIO_SOURCES_FILE): every request will get 401\n"
+        )
+    sys.stderr.write(f"cio-relay: collecting on http://{host}:{port} with {workers} processes\n")
+    sys.stderr.flush()
+    uvicorn.run(
+        "worker.collector.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=30,
+        backlog=2048,
+    )
+    return 0
