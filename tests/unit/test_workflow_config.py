@@ -8,8 +8,8 @@ import pytest
 
 from worker.workflow.callbacks import load_callback
 from worker.workflow.example_callbacks import add_margin, drop_internal_users
-from worker.workflow.loader import load_workflow_file
-from worker.workflow.model import Workflow
+from worker.workflow.loader import load_workflow_file, parse_workflow
+from worker.workflow.model import ClientDefinition, Workflow
 from worker.workflow.rules import decide
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "workflow.toml"
@@ -41,6 +41,22 @@ def test_example_uses_several_match_kinds(workflow: Workflow) -> None:
     paths = [p for rule in workflow.events.values() for p in rule.trigger_paths]
     assert len({p.match for p in paths}) >= 4
     assert {p.action for p in paths} == {"fire", "dont_fire"}
+
+
+def test_example_shows_a_client_definition(workflow: Workflow) -> None:
+    """The example's "Added to cart" is also a no-code click on the add-to-cart button."""
+    assert workflow.events["Added to cart"].client == (
+        ClientDefinition("click", "button.add-to-cart"),
+    )
+
+
+def test_example_collect_is_documented_but_commented_out(workflow: Workflow) -> None:
+    """Every example event accepts any source; the collect line is shown commented out."""
+    assert {rule.collect for rule in workflow.events.values()} == {"any"}
+    text = EXAMPLE.read_text()
+    assert "source_filtered" in text
+    uncommented = parse_workflow(text.replace('# collect = "server"', 'collect = "server"', 1))
+    assert uncommented.events["Purchased"].collect == "server"
 
 
 def test_example_callbacks_import(workflow: Workflow) -> None:
