@@ -172,10 +172,12 @@ def test_show_table(store: WorkflowStore, capsys: pytest.CaptureFixture[str]) ->
     row = next(line for line in out.splitlines() if line.startswith("Added to cart"))
     assert row.split()[3:] == [
         "True",
+        "any",
         "worker.workflow.example_callbacks:add_margin",
         "False",
         "1",
         "1",
+        "-",
     ]
 
 
@@ -190,6 +192,97 @@ def test_show_json(store: WorkflowStore, capsys: pytest.CaptureFixture[str]) -> 
     assert lines[1]["fire"] == 1
     assert lines[1]["dont_fire"] == 1
     assert lines[1]["trigger_paths"][1] == {"pattern": "/cart", "match": "exact", "action": "fire"}
+
+
+SOURCES = """\
+[events."Added to cart"]
+collect = "client"
+
+[[events."Added to cart".client]]
+on = "click"
+selector = "button.add-to-cart"
+
+[[events."Added to cart".client]]
+on = "submit"
+selector = "form#cart"
+
+[events.Purchased]
+collect = "server"
+"""
+
+
+def test_show_table_has_collect_and_client(
+    store: WorkflowStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table shows each event's collect mode and its client definitions as on:selector."""
+    store.replace(parse_workflow(SOURCES))
+    assert run("workflow", "show") == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("NAME"))
+    assert header.split() == [
+        "NAME",
+        "ENABLED",
+        "COLLECT",
+        "CALLBACK",
+        "REQUIRE_URL",
+        "FIRE",
+        "DONT_FIRE",
+        "CLIENT",
+    ]
+    cart = next(line for line in lines if line.startswith("Added to cart"))
+    assert cart.split()[3:] == [
+        "True",
+        "client",
+        "-",
+        "False",
+        "0",
+        "0",
+        "click:button.add-to-cart,",
+        "submit:form#cart",
+    ]
+    purchased = next(line for line in lines if line.startswith("Purchased"))
+    assert purchased.split()[1:3] == ["True", "server"]
+    assert purchased.rstrip().endswith("-")
+
+
+def test_show_json_has_collect_and_client(
+    store: WorkflowStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """show --json carries collect and the client definitions as objects."""
+    store.replace(parse_workflow(SOURCES))
+    run("workflow", "show", "--json")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    cart, purchased = lines[1:]
+    assert cart["collect"] == "client"
+    assert cart["client"] == [
+        {"on": "click", "selector": "button.add-to-cart"},
+        {"on": "submit", "selector": "form#cart"},
+    ]
+    assert (purchased["collect"], purchased["client"]) == ("server", [])
+
+
+def test_apply_then_export_keeps_collect_and_client(
+    store: WorkflowStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file with collect and client tables applies, and export writes them back."""
+    assert run("workflow", "apply", str(write(tmp_path, SOURCES))) == 0
+    capsys.readouterr()
+    assert run("workflow", "export") == 0
+    exported = capsys.readouterr().out
+    assert 'collect = "client"' in exported
+    assert parse_workflow(exported) == parse_workflow(SOURCES)
+
+
+def test_apply_refuses_an_unknown_collect_with_its_line(
+    store: WorkflowStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """apply names the file and line of a collect value it does not know."""
+    path = write(tmp_path, '[events."A"]\nenabled = true\ncollect = "browser"\n')
+    assert run("workflow", "apply", str(path)) == 1
+    assert capsys.readouterr().err.startswith(
+        f'cio-relay: {path}:3: event "A": collect must be one of any, server, client'
+    )
+    assert store.version() == 0
 
 
 def test_show_with_nothing_stored(store: WorkflowStore, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from worker.errors import WorkflowError
 from worker.keys import Keys
 from worker.workflow import store as store_module
-from worker.workflow.model import EventRule, TriggerPath, Workflow
+from worker.workflow.model import ClientDefinition, EventRule, TriggerPath, Workflow
 from worker.workflow.store import WorkflowStore
 
 KEYS = Keys("test")
@@ -68,6 +68,22 @@ def test_storage_format(store: WorkflowStore, redis_client: fakeredis.FakeRedis)
     assert data["events"]["Added to cart"]["trigger_paths"] == [
         {"pattern": "/checkout/*", "match": "glob", "action": "dont_fire"}
     ]
+
+
+def test_collect_and_client_are_stored_and_kept_by_toggles(
+    store: WorkflowStore, redis_client: fakeredis.FakeRedis
+) -> None:
+    """collect and client definitions survive storage and a toggle of the same event."""
+    rule = EventRule(collect="client", client=(ClientDefinition("click", "button.buy"),))
+    store.replace(Workflow(events={"Buy": rule, "Plain": EventRule()}))
+    data = json.loads(redis_client.hget(KEYS.workflow, "workflow"))
+    assert data["events"]["Buy"]["collect"] == "client"
+    assert data["events"]["Buy"]["client"] == [{"on": "click", "selector": "button.buy"}]
+    assert set(data["events"]["Plain"]) == {"enabled", "require_url", "trigger_paths"}
+    store.set_enabled("Buy", False)
+    assert store.get().events["Buy"] == EventRule(
+        enabled=False, collect="client", client=(ClientDefinition("click", "button.buy"),)
+    )
 
 
 def test_another_replica_sees_a_change_at_once(redis_client: fakeredis.FakeRedis) -> None:

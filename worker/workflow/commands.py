@@ -21,17 +21,26 @@ from worker.workflow.loader import (
     read_workflow_text,
 )
 from worker.workflow.locate import Locator
-from worker.workflow.model import TriggerPath, Workflow
+from worker.workflow.model import ClientDefinition, TriggerPath, Workflow
 from worker.workflow.store import WorkflowStore
 
-TABLE_COLUMNS = ("name", "enabled", "callback", "require_url", "fire", "dont_fire")
+TABLE_COLUMNS = (
+    "name",
+    "enabled",
+    "collect",
+    "callback",
+    "require_url",
+    "fire",
+    "dont_fire",
+    "client",
+)
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``cio-relay workflow`` and its subcommands."""
     parser = subparsers.add_parser(
         "workflow",
-        help="show or change the live workflow (toggles, trigger paths, callbacks)",
+        help="show or change the live workflow (toggles, sources, trigger paths, callbacks)",
         description="Show or change the workflow every replica applies, without a restart.",
     )
     commands = parser.add_subparsers(dest="workflow_command", required=True, metavar="ACTION")
@@ -68,7 +77,11 @@ def open_store() -> WorkflowStore:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print the default, the page view event and one row per listed event."""
+    """Print the default, the page view event and one row per listed event.
+
+    The table's ``client`` column lists the no-code definitions as ``on:selector``; the
+    JSON rows carry them as objects, and ``collect`` ("any", "server" or "client") too.
+    """
     store = open_store()
     workflow, info = store.get(), store.info()
     header = {
@@ -93,7 +106,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     out.write(f"page view event: {workflow.page_view_event}\n")
     if rows:
         out.write("\n")
-        emit_table(rows, TABLE_COLUMNS, out)
+        emit_table([_table_row(row) for row in rows], TABLE_COLUMNS, out)
     return 0
 
 
@@ -102,16 +115,28 @@ def _event_row(name: str, workflow: Workflow) -> dict[str, Any]:
     return {
         "name": name,
         "enabled": rule.enabled,
+        "collect": rule.collect,
         "callback": rule.callback,
         "require_url": rule.require_url,
         "fire": len(rule.fire_rules),
         "dont_fire": len(rule.dont_fire_rules),
         "trigger_paths": [_path_dict(p) for p in rule.trigger_paths],
+        "client": [_client_dict(c) for c in rule.client],
     }
 
 
 def _path_dict(path: TriggerPath) -> dict[str, str]:
     return {"pattern": path.pattern, "match": path.match, "action": path.action}
+
+
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A JSON row made readable in a table: client definitions as ``on:selector``."""
+    client = ", ".join(f"{c['on']}:{c['selector']}" for c in row["client"])
+    return {**row, "client": client or None}
+
+
+def _client_dict(definition: ClientDefinition) -> dict[str, str]:
+    return {"on": definition.on, "selector": definition.selector}
 
 
 def _when(stamp: float | None) -> str:
