@@ -6,6 +6,7 @@ item's 0-based index, so a sender never has half a batch accepted without knowin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import zlib
@@ -189,10 +190,9 @@ def stamp(event: Any, received: datetime, ip: str | None = None) -> Any:
         own = parse_time(out.get("originalTimestamp"))
     if own is not None and sent_at is not None:
         out.setdefault("originalTimestamp", out.get("timestamp"))
-        try:
+        # Absurd clocks overflow: keep the sender's time for the relay to judge.
+        with contextlib.suppress(OverflowError):
             out["timestamp"] = iso(received - (sent_at - own))
-        except OverflowError:  # absurd clocks: keep the sender's time for the relay to judge
-            pass
     elif out.get("timestamp") is None:
         out["timestamp"] = iso(received)
     out["receivedAt"] = iso(received)
