@@ -28,6 +28,7 @@ from worker.sizing import default_concurrency
 
 RUN_DIR = Path(".run")
 EMULATOR_PORT = 8025
+SAMPLE_SOURCES = "config/sources.toml"
 DEFAULT_CONCURRENCY = default_concurrency()
 
 
@@ -44,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
     p.add_argument("--no-metrics", action="store_true", help="do not start the Prometheus endpoint")
+    p.add_argument("--no-collector", action="store_true", help="do not start the HTTP collector")
     p.set_defaults(func=run)
 
 
@@ -181,6 +183,10 @@ def run(args: argparse.Namespace) -> int:
             stack.start("flower", argv, {**env, **extra})
         if not args.no_metrics:
             stack.start("metrics", [sys.executable, "-m", "worker.cli.main", "metrics"], env)
+        if not args.no_collector:
+            if settings.sources_file is None and Path(SAMPLE_SOURCES).exists():
+                env["CIO_SOURCES_FILE"] = SAMPLE_SOURCES
+            stack.start("collector", [sys.executable, "-m", "worker.cli.main", "collect"], env)
         _print_help(settings, env)
         while all(proc.poll() is None for _, proc in stack.children):
             time.sleep(0.5)
@@ -204,6 +210,9 @@ def _print_help(settings: Settings, env: dict[str, str]) -> None:
 cio-relay is running. In another terminal:
   flower     http://{settings.flower_address}:{settings.flower_port}
   metrics    http://{settings.metrics_address}:{settings.metrics_port}/metrics
+  collector  http://{settings.collect_address}:{settings.collect_port} (sources: {env.get("CIO_SOURCES_FILE", "none")})
+             curl -u shop-backend-dev-key: http://{settings.collect_address}:{settings.collect_port}/v1/track \\
+               -d '{{"userId": "ada@example.com", "event": "Purchased", "properties": {{"total": 42}}}}'
   enqueue    {redis_env} .venv/bin/cio-relay enqueue config/samples/customerlabs.jsonl
              {redis_env} .venv/bin/cio-relay enqueue config/samples/segment.jsonl
   activity   {redis_env} .venv/bin/cio-relay activity --follow
