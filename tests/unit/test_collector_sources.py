@@ -83,7 +83,7 @@ def test_unreadable_file_is_named(tmp_path) -> None:
         load_sources(tmp_path / "none.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[sources.web\n")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         load_sources(bad)
 
 

@@ -205,14 +205,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _print_help(settings: Settings, env: dict[str, str]) -> None:
     redis_env = f"CIO_REDIS_URL={env['CIO_REDIS_URL']}"
+    collector = f"http://{settings.collect_address}:{settings.collect_port}"
     print(
         f"""
 cio-relay is running. In another terminal:
   flower     http://{settings.flower_address}:{settings.flower_port}
   metrics    http://{settings.metrics_address}:{settings.metrics_port}/metrics
-  collector  http://{settings.collect_address}:{settings.collect_port} (sources: {env.get("CIO_SOURCES_FILE", "none")})
-             curl -u shop-backend-dev-key: http://{settings.collect_address}:{settings.collect_port}/v1/track \\
-               -d '{{"userId": "ada@example.com", "event": "Purchased", "properties": {{"total": 42}}}}'
+  collector  {collector} (sources: {env.get("CIO_SOURCES_FILE", "none")})
+             curl -u shop-backend-dev-key: {collector}/v1/track \\
+               -d '{{"userId": "ada@example.com", "event": "Purchased"}}'
   enqueue    {redis_env} .venv/bin/cio-relay enqueue config/samples/customerlabs.jsonl
              {redis_env} .venv/bin/cio-relay enqueue config/samples/segment.jsonl
   activity   {redis_env} .venv/bin/cio-relay activity --follow
