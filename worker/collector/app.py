@@ -11,21 +11,29 @@ import base64
 import binascii
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 import structlog
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from worker.collector import payload
 from worker.collector.cors import Cors
 from worker.collector.payload import Refused
+from worker.collector.rawhttp import (
+    Receive,
+    Scope,
+    Send,
+    answer,
+    headers_of,
+    query_value,
+    read_body,
+)
 from worker.collector.sources import Source, Sources, load_sources
 from worker.collector.tracker import TrackerFile
 from worker.collector.writer import InboxWriter, StoreFailed
@@ -36,6 +44,7 @@ from worker.workflow import store as workflow_store
 log = structlog.get_logger("cio_relay.collector")
 
 OK = b'{"success":true}'
+FAILED = b'{"success":false,"code":"internal","message":"the collector failed; retry later"}'
 JSON = "application/json"
 BACKLOG_RETRY_AFTER_S = 10
 STORE_RETRY_AFTER_S = 5
@@ -57,15 +66,16 @@ class Collector:
         self.tracker = TrackerFile.load()
         self._config: tuple[float, bytes] | None = None
 
-    async def ingest(self, request: Request) -> Response:
+    async def ingest(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One Segment call or batch: every event stored, or none and the reason."""
-        origin = request.headers.get("origin")
+        headers = headers_of(scope)
+        origin = headers.get("origin")
         try:
-            body = payload.parse_body(await self._body(request))
-            source = self._authenticate(request, body)
+            body = payload.parse_body(await self._body(receive, headers))
+            source = self._authenticate(scope, headers, body)
             self._check_origin(source, origin)
             await self._check_backlog()
-            kind = request.path_params.get("kind", "batch")
+            kind = scope["path_params"].get("kind", "batch")
             if kind not in payload.PATH_TYPES and kind not in payload.BATCH_PATHS:
                 raise Refused(404, "not_found", f"unknown call /v1/{kind[:20]}")
             events = payload.entries(
@@ -73,7 +83,7 @@ class Collector:
                 body,
                 received=datetime.now(UTC),
                 max_event_bytes=self.settings.max_event_bytes,
-                ip=_client_ip(request) if self.settings.collect_ip else None,
+                ip=_client_ip(scope) if self.settings.collect_ip else None,
             )
             fields = [
                 {"event": data, "source": source.name, "source_kind": source.kind}
@@ -85,17 +95,24 @@ class Collector:
                 log.warning("collect_store_failed", reason=str(exc), events=len(fields))
                 raise Refused(503, "unavailable", f"{exc}; retry later") from None
         except Refused as refused:
-            return self._refusal(refused, origin)
-        return Response(OK, 200, self.cors.headers(origin), JSON)
+            await self._refusal(send, refused, origin)
+            return
+        except Exception as exc:  # never let a traceback carry event content into a log
+            log.error("collect_failed", error=type(exc).__name__)
+            await answer(send, 500, FAILED, self.cors.headers(origin))
+            return
+        await answer(send, 200, OK, self.cors.headers(origin))
 
-    async def discard(self, request: Request) -> Response:
+    async def discard(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``/v1/m``: analytics.js' own metrics, read (bounded) and thrown away."""
-        origin = request.headers.get("origin")
+        headers = headers_of(scope)
+        origin = headers.get("origin")
         try:
-            await self._body(request)
+            await self._body(receive, headers)
         except Refused as refused:
-            return self._refusal(refused, origin)
-        return Response(OK, 200, self.cors.headers(origin), JSON)
+            await self._refusal(send, refused, origin)
+            return
+        await answer(send, 200, OK, self.cors.headers(origin))
 
     async def preflight(self, request: Request) -> Response:
         """CORS preflight: allowed origins learn what they may send; others get nothing."""
@@ -108,13 +125,13 @@ class Collector:
         origin = request.headers.get("origin")
         source = self.sources.by_key(request.query_params.get("writeKey"))
         if source is None or source.kind != "client":
-            return self._refusal(
-                Refused(401, "unauthorized", "writeKey must be a client source's key"), origin
-            )
+            refused = Refused(401, "unauthorized", "writeKey must be a client source's key")
+            return Response(*self._refusal_parts(refused, origin), JSON)
         try:
             body = await self._workflow_config()
         except (aioredis.RedisError, OSError):
-            return self._refusal(Refused(503, "unavailable", "Redis is unreachable"), origin)
+            refused = Refused(503, "unavailable", "Redis is unreachable")
+            return Response(*self._refusal_parts(refused, origin), JSON)
         headers = {
             **self.cors.headers(origin, source),
             "Cache-Control": f"public, max-age={CONFIG_MAX_AGE_S}",
@@ -133,27 +150,16 @@ class Collector:
             return Response(b'{"ok":false,"redis":"unreachable"}', 503, None, JSON)
         return Response(b'{"ok":true}', 200, None, JSON)
 
-    async def _body(self, request: Request) -> bytes:
-        """The body, refused unread when declared too large and cut off when it grows so."""
+    async def _body(self, receive: Receive, headers: dict[str, str]) -> bytes:
         limit = self.settings.collect_max_request_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise Refused(413, "request_too_large", f"the request is over {limit} bytes")
-        chunks = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refused(413, "request_too_large", f"the request is over {limit} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-        return payload.decode_body(raw, request.headers.get("content-encoding"), limit)
+        raw = await read_body(receive, headers, limit)
+        return payload.decode_body(raw, headers.get("content-encoding"), limit)
 
-    def _authenticate(self, request: Request, body: Any) -> Source:
+    def _authenticate(self, scope: Scope, headers: dict[str, str], body: Any) -> Source:
         key = (
-            _basic_user(request.headers.get("authorization"))
+            _basic_user(headers.get("authorization"))
             or payload.body_write_key(body)
-            or request.query_params.get("writeKey")
+            or query_value(scope, "writeKey")
         )
         source = self.sources.by_key(key)
         if source is None:
@@ -203,11 +209,17 @@ class Collector:
         self._config = (now, body)
         return body
 
-    def _refusal(self, refused: Refused, origin: str | None) -> Response:
+    async def _refusal(self, send: Send, refused: Refused, origin: str | None) -> None:
+        body, status, headers = self._refusal_parts(refused, origin)
+        await answer(send, status, body, headers)
+
+    def _refusal_parts(
+        self, refused: Refused, origin: str | None
+    ) -> tuple[bytes, int, dict[str, str]]:
+        """The body, status and headers of a refusal, logged without any event content."""
         if refused.status >= 500:
             log.warning("collect_refused", status=refused.status, code=refused.code)
         else:
-            # No event content here: the message names an index and a rule, never values.
             log.info("collect_refused", status=refused.status, code=refused.code)
         headers = dict(self.cors.headers(origin))
         if refused.status == 429:
@@ -215,7 +227,7 @@ class Collector:
         elif refused.status == 503:
             headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
         body = orjson.dumps({"success": False, "code": refused.code, "message": refused.message})
-        return Response(body, refused.status, headers, JSON)
+        return body, refused.status, headers
 
 
 def _basic_user(header: str | None) -> str | None:
@@ -229,8 +241,9 @@ def _basic_user(header: str | None) -> str | None:
     return decoded.split(":", 1)[0] or None
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def _client_ip(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 def create_app(
@@ -238,7 +251,7 @@ def create_app(
     *,
     client: aioredis.Redis | None = None,
     sources: Sources | None = None,
-) -> Starlette:
+) -> Router:
     """The ASGI app; uvicorn calls this in every server process (``factory=True``)."""
     settings = settings or get_settings()
     sources = sources if sources is not None else load_sources(settings.sources_file)
@@ -248,7 +261,7 @@ def create_app(
     collector = Collector(settings, sources, client)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Router) -> AsyncIterator[None]:
         collector.writer.start()
         log.info("collector_started", sources=len(sources))
         yield
@@ -256,15 +269,27 @@ def create_app(
         await client.aclose()
 
     post, options = ["POST"], ["OPTIONS"]
+    ingest, discard = AsgiEndpoint(collector.ingest), AsgiEndpoint(collector.discard)
     routes = [
-        Route("/v1/m", collector.discard, methods=post),
+        Route("/v1/m", discard, methods=post),
         Route("/v1/config", collector.client_config, methods=["GET"]),
-        Route("/v1/{kind}", collector.ingest, methods=post),
-        Route("/beacon/v1/batch", collector.ingest, methods=post),
+        Route("/v1/{kind}", ingest, methods=post),
+        Route("/beacon/v1/batch", ingest, methods=post),
         Route("/tracker.js", collector.tracker_js, methods=["GET", "HEAD"]),
         Route("/health", collector.health, methods=["GET"]),
         Route("/{path:path}", collector.preflight, methods=options),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.collector = collector
-    return app
+    # A bare Router: Starlette's error middleware wraps every request in two more layers,
+    # and an unexpected exception here is uvicorn's to answer with a 500 anyway.
+    return Router(routes=routes, lifespan=lifespan)
+
+
+class AsgiEndpoint:
+    """Marks a bound method as a raw ASGI endpoint for Starlette's routing (which would
+    otherwise wrap a method in its Request/Response cycle)."""
+
+    def __init__(self, handler: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handler(scope, receive, send)
