@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["identify", "track", "page", "screen", "group"]
-KINDS: tuple[str, ...] = ("identify", "track", "page", "screen", "group")
+Kind = Literal["identify", "track", "page", "screen", "group", "alias"]
+KINDS: tuple[str, ...] = ("identify", "track", "page", "screen", "group", "alias")
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,8 +95,8 @@ def build_operation(
     page_overflow: PageNameOverflow = "dead_letter",
 ) -> Operation:
     """The operation for one event; raises RejectedEvent when Customer.io would refuse it."""
-    if event.kind == "group":
-        raise ValueError("group events are skipped before mapping")
+    if event.kind in ("group", "alias"):
+        raise ValueError(f"{event.kind} events are skipped before mapping")
     if identity.anonymous:
         return _anonymous_event(event, identity.value, event_id, page_overflow)
     identifiers = identifiers_for(identity.value, identify_by)

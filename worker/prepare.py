@@ -31,6 +31,8 @@ from worker.workflow.model import Workflow
 from worker.workflow.rules import decide
 
 MemoryKey = tuple[str, str]
+# Segment calls Customer.io models differently (objects, merges): accounted for, not sent.
+UNSUPPORTED_KINDS = ("group", "alias")
 CallbackRunner = Callable[[Event, str], Event | None]
 
 
@@ -216,8 +218,8 @@ def _route_one(
         reason = decision.reason or "toggle_off"
         detail = _filtered_detail(workflow, event.name, kind) if reason == SOURCE_FILTERED else ""
         return settled("skipped", reason, detail)
-    if event.kind == "group":
-        return settled("skipped", UNSUPPORTED, "group calls are not sent to Customer.io")
+    if event.kind in UNSUPPORTED_KINDS:
+        return settled("skipped", UNSUPPORTED, f"{event.kind} calls are not sent to Customer.io")
     rule = workflow.events.get(event.name)
     if rule is not None and rule.callback:
         try:

@@ -59,7 +59,7 @@ def test_page_uses_configured_page_view_name() -> None:
     [
         ({"type": None}, "missing_field", "type"),
         ({"type": 3}, "invalid_field", "type"),
-        ({"type": "alias", "previousId": "x"}, "invalid_field", "type"),
+        ({"type": "merge", "previousId": "x"}, "invalid_field", "type"),
         ({"type": "track"}, "missing_field", "event"),
         ({"type": "track", "event": None}, "missing_field", "event"),
         ({"type": "track", "event": "   "}, "missing_field", "event"),
@@ -288,3 +288,12 @@ def test_segment_values_are_not_unwrapped() -> None:
     """Segment values are taken as they are, even when they look like a {t, v} pair."""
     raw = track(properties={"size": {"t": "number", "v": "10"}})
     assert norm(raw).properties == {"size": {"t": "number", "v": "10"}}
+
+
+def test_alias_is_read_as_merge_users() -> None:
+    """An alias call keeps both ids: ``userId`` as the user and ``previousId`` as a property."""
+    event = normalize(
+        {"type": "alias", "userId": "u-2", "previousId": "anon-1"}, received_at=RECEIVED_AT
+    )
+    assert (event.kind, event.name, event.user_id) == ("alias", "Merge users", "u-2")
+    assert event.properties == {"previous_id": "anon-1"}

@@ -16,8 +16,13 @@ from worker.normalize.fields import (
 from worker.normalize.timestamps import parse_timestamp
 from worker.normalize.values import coerce_id, describe, plain_copy
 
-TYPES: tuple[Kind, ...] = ("identify", "track", "page", "screen", "group")
-FIXED_NAMES = {"screen": "Screen viewed", "identify": "Create user", "group": "Create group"}
+TYPES: tuple[Kind, ...] = ("identify", "track", "page", "screen", "group", "alias")
+FIXED_NAMES = {
+    "screen": "Screen viewed",
+    "identify": "Create user",
+    "group": "Create group",
+    "alias": "Merge users",
+}
 TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
 
 
@@ -38,6 +43,10 @@ def from_segment(raw: dict[str, Any], *, received_at: int, page_view_event: str)
         group_id = coerce_id(raw.get("groupId"), "groupId")
         if group_id is not None:
             properties["group_id"] = group_id
+    elif kind == "alias":
+        previous_id = coerce_id(raw.get("previousId"), "previousId")
+        if previous_id is not None:
+            properties["previous_id"] = previous_id
     if kind in ("page", "screen"):
         page_name = raw.get("name")
         if isinstance(page_name, str) and page_name.strip() and "name" not in properties:
