@@ -1,4 +1,5 @@
-"""The project's Procfile under honcho: it delivers, Flower and metrics answer, SIGTERM ends all."""
+"""The project's Procfile under honcho: it delivers (from Redis and from the collector),
+Flower and metrics answer, SIGTERM ends all."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
 FLOWER_PASSWORD = "procfile-flower-5e6f7a"
+WRITE_KEY = "procfile-write-key-9a8b"
 
 
 def answers(url: str) -> bool:
@@ -59,6 +61,8 @@ def test_procfile_delivers_and_stops_on_sigterm(
     flower_port, metrics_port = free_port(), free_port()
     # Settings reach the processes two ways, as in production: honcho's env file and the
     # environment honcho itself was started with (relay_env, with the venv on PATH).
+    sources = tmp_path / "sources.toml"
+    sources.write_text(f'[sources.backend]\nkind = "server"\nwrite_key = "{WRITE_KEY}"\n')
     env_file = tmp_path / "procfile.env"
     env_file.write_text(
         f"CIO_FLOWER_PORT={flower_port}\n"
@@ -67,6 +71,9 @@ def test_procfile_delivers_and_stops_on_sigterm(
         "WORKER_CONCURRENCY=1\n"
         "CIO_FLOWER_USER=ops\n"
         f"CIO_FLOWER_PASSWORD={FLOWER_PASSWORD}\n"
+        "CIO_COLLECT_ADDRESS=127.0.0.1\n"
+        "CIO_COLLECT_WORKERS=1\n"
+        f"CIO_SOURCES_FILE={sources}\n"
     )
     env = {**relay_env, "PATH": f"{BIN}{os.pathsep}{relay_env.get('PATH', '')}"}
     log_path = tmp_path / "honcho.log"
@@ -97,9 +104,16 @@ def test_procfile_delivers_and_stops_on_sigterm(
         ]
         enqueue_many(
             redis.Redis.from_url(relay_env["CIO_REDIS_URL"]),
-            events,
+            events[:3],
             prefix=relay_env["CIO_REDIS_PREFIX"],
         )
+        # The collector listens on the $PORT honcho gave it, as a Procfile host would.
+        wait_until(lambda: "collecting on" in log_path.read_text(), 60, "the collector")
+        collector = re.findall(r"collecting on (http://\S+)", log_path.read_text())[0]
+        wait_until(lambda: answers(f"{collector}/health"), 30, "the collector to answer")
+        for event in events[3:]:
+            r = requests.post(f"{collector}/v1/track", json=event, auth=(WRITE_KEY, ""), timeout=10)
+            assert r.json() == {"success": True}
         wait_until(lambda: len(emulator_client.events()) >= 5, 60, "5 events delivered")
         assert sorted(e["name"] for e in emulator_client.events()) == ["Purchased"] * 5
 
@@ -128,11 +142,11 @@ def test_procfile_delivers_and_stops_on_sigterm(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(started[name], signal.SIGKILL)
 
-    assert set(started) == {"worker", "beat", "flower", "metrics"}, out
+    assert set(started) == {"worker", "beat", "flower", "metrics", "collect"}, out
     assert left == [], out  # honcho starts each in its own session: none may outlive it
     assert code == 143, out  # honcho's status after a SIGTERM it handled
     assert "SIGKILL" not in out, out  # every process stopped on SIGTERM, none was killed
     # Honcho signals whole process groups: the worker's pool children must not die under
     # their task (the Procfile's REMAP_SIGTERM=SIGQUIT makes them leave SIGTERM to the parent).
     assert "WorkerLostError" not in out, out
-    assert API_KEY not in out and FLOWER_PASSWORD not in out
+    assert API_KEY not in out and FLOWER_PASSWORD not in out and WRITE_KEY not in out

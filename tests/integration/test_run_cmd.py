@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT, wait_until
+from tests.integration.conftest import ROOT, free_port, wait_until
 from tests.integration.test_faults import pool_children
 
 pytestmark = pytest.mark.integration
@@ -30,13 +30,18 @@ def test_sigint_stops_the_stack_even_when_started_as_a_background_job(
     relay_env: dict[str, str], tmp_path: Path
 ) -> None:
     """A shell starts background jobs with SIGINT ignored; ``kill -INT`` must still stop
-    the worker and beat ``run`` started, and ``run`` exits 0."""
+    the worker, beat and collector ``run`` started, and ``run`` exits 0."""
     log = tmp_path / "run.log"
     run = ["run", "--no-flower", "--no-metrics", "--concurrency", "1"]
     started: list[int] = []
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker.cli.main", *run],
-        env={**relay_env, "PYTHONPATH": str(ROOT)},
+        env={
+            **relay_env,
+            "PYTHONPATH": str(ROOT),
+            "CIO_COLLECT_PORT": str(free_port()),
+            "CIO_COLLECT_WORKERS": "1",
+        },
         cwd=tmp_path,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -45,7 +50,7 @@ def test_sigint_stops_the_stack_even_when_started_as_a_background_job(
     try:
         wait_until(lambda: "cio-relay is running" in log.read_text(), 60, "the stack")
         started[:] = pool_children(proc.pid)
-        assert len(started) == 2, f"expected a worker and a beat, got {started}"
+        assert len(started) == 3, f"expected a worker, a beat and a collector, got {started}"
         time.sleep(1)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
