@@ -36,5 +36,10 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration/test_bench_smoke.py
 
+# The collector over HTTP (wrk, hey from Debian): `make bench-collector BENCH_ARGS="--workers 1,2,3"`.
+.PHONY: bench-collector
+bench-collector: $(STAMP)
+	$(BIN)/python -m bench.collector $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
