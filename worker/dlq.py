@@ -81,7 +81,15 @@ def dead_letter_fields(
         "response": outcome.excerpt or None,
     }
     fields.update({k: str(v) for k, v in optional.items() if v is not None})
+    # Where it came from (the collector's source), so a replay is filtered the same way.
+    for name in SOURCE_FIELDS:
+        value = entry.fields.get(name.encode())
+        if value is not None and raw is not None:
+            fields[name] = value.decode("utf-8", "replace")
     return fields
+
+
+SOURCE_FIELDS = ("source", "source_kind")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +115,9 @@ class DeadLetter:
         if self.fields.get("raw_kind") == RAW_FIELDS_MARKER:
             original: dict[str, str] = json.loads(self.fields["raw"])
             return {**original, "received_at": self.fields.get("received_at", "")}
-        return {"event": self.fields["raw"], "received_at": self.fields.get("received_at", "")}
+        fields = {"event": self.fields["raw"], "received_at": self.fields.get("received_at", "")}
+        fields.update({k: self.fields[k] for k in SOURCE_FIELDS if k in self.fields})
+        return fields
 
 
 @dataclass(frozen=True, slots=True)
