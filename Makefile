@@ -41,5 +41,10 @@ bench-smoke: $(STAMP)
 bench-collector: $(STAMP)
 	$(BIN)/python -m bench.collector $(BENCH_ARGS)
 
+# Rebuild the committed worker/collector/static/tracker.js with terser (npx, npm registry).
+.PHONY: tracker
+tracker:
+	worker/collector/tracker/build.sh
+
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
