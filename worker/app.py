@@ -30,6 +30,11 @@ def drain_expires_s(settings: Settings) -> float:
     return max(2.0, settings.tick_s * 2)
 
 
+def longest_drain_s(settings: Settings) -> float:
+    """The longest one drain runs: its work budget, or its idle listen when longer."""
+    return max(settings.drain_budget_s, settings.idle_listen_s)
+
+
 def celery_config(settings: Settings) -> dict[str, object]:
     """Celery's configuration: JSON only, late acks, prefetch 1, no results kept."""
     return {
@@ -52,9 +57,12 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
-        "task_soft_time_limit": settings.drain_budget_s + 60,
-        "task_time_limit": settings.drain_budget_s + 90,
+        # A drain works for the budget or listens for CIO_IDLE_LISTEN_S, whichever is longer.
+        "task_soft_time_limit": longest_drain_s(settings) + 60,
+        "task_time_limit": longest_drain_s(settings) + 90,
         "task_default_queue": f"{settings.redis_prefix}.relay",
+        # The drain tick queues a drain only when none is running or events wait unread.
+        "beat_scheduler": "worker.beat:RelayScheduler",
         "beat_schedule": {
             "drain-inbox": {
                 "task": "relay.drain",

@@ -38,6 +38,9 @@ PROBE_EVERY_S = 15.0
 # Short reads linger for more entries only while the request budget is this busy.
 LINGER_ABOVE_SHARE = 0.5
 FORGET_CONSUMERS_AFTER_MS = 3_600_000
+# The longest a drain blocks on a read or waits out a pause before looking again (and
+# before noticing a warm shutdown).
+WAIT_STEP_S = 0.25
 
 # Append a batch's activity entries in one command: ARGV[2] is a JSON list of entries,
 # each a flat [field, value, ...] list. One XADD per entry from the client, or one
@@ -60,6 +63,20 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class DrainRun:
+    """What one drain did: outcome counts, whether its last read still found entries
+    (work is arriving: hand over to a successor), and the pause reason if paused."""
+
+    counts: Counter[str]
+    busy_at_end: bool
+    paused: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +142,22 @@ class Drainer:
 
     # -- the cycle -----------------------------------------------------------------
 
-    def drain(self, recruit: Callable[[], None] | None = None) -> Counter[str]:
-        """Work until the inbox is empty or the time budget is spent; returns outcome counts.
+    def drain(
+        self,
+        recruit: Callable[[], None] | None = None,
+        *,
+        listen_s: float = 0.0,
+        stop: Callable[[], bool] = _never,
+        alive: Callable[[float], None] | None = None,
+    ) -> DrainRun:
+        """Work for the time budget once there is work; until then listen for up to
+        ``listen_s`` (at least the budget) with blocking reads; returns what it did.
+
+        A long listen lets one drain wait on an idle inbox for many seconds, so an idle
+        relay runs a few drain tasks a minute instead of one per beat tick, and still
+        reads an arriving event at once. ``stop`` is asked between reads (each at most
+        ``WAIT_STEP_S``), so a worker's warm shutdown ends a listening drain promptly;
+        ``alive`` is called with the time at each step (the live-drains heartbeat).
 
         ``recruit`` is called once, the first time a read comes back full: there is a
         backlog, so another drain should start on an idle worker process. Each recruited
@@ -135,34 +166,65 @@ class Drainer:
         than there are running ones.
         """
         totals: Counter[str] = Counter()
-        deadline = self._clock() + self._config.budget_s
-        if self.paused_reason() is not None:
-            self._maybe_probe()
-            return totals
-        if self._take_lease(self._keys.lease("reclaim"), self._config.reclaim_idle_s / 2):
-            orphans = self.inbox.reclaim_orphans(
-                int(self._config.reclaim_idle_s * 1000), self._config.batch_size
-            )
-            if orphans:
-                log.warning("orphans_reclaimed", entries=len(orphans))
-                totals += self.process(orphans, crashed=True)
-            self.inbox.forget_idle_consumers(FORGET_CONSUMERS_AFTER_MS)
-        while self._clock() < deadline:
-            if self._limiter.throttled_for() > 0 or self.paused_reason() is not None:
+        started = self._clock()
+        deadline = started + max(listen_s, self._config.budget_s)
+        worked = False
+        last_read = 0
+        next_reclaim = started
+        while not stop():
+            now = self._clock()
+            if now >= deadline:
                 break
-            entries = self.inbox.claim_due(self._clock(), self._config.batch_size)
+            if alive is not None:
+                alive(now)
+            if self.paused_reason() is not None:
+                self._maybe_probe()
+                self._sleep(min(WAIT_STEP_S, deadline - now))
+                continue
+            throttled = self._limiter.throttled_for()
+            if throttled > 0:
+                self._sleep(min(throttled, WAIT_STEP_S, deadline - now))
+                continue
+            if now >= next_reclaim:
+                next_reclaim = now + self._config.reclaim_idle_s / 2
+                found = self._reclaim()
+                if found:
+                    if not worked:
+                        worked, deadline = True, min(deadline, now + self._config.budget_s)
+                    totals += found
+                    continue
+            entries = self.inbox.claim_due(now, self._config.batch_size)
             if not entries:
-                left_ms = int((deadline - self._clock()) * 1000)
+                left_ms = int((deadline - now) * 1000)
                 if left_ms <= 0:
                     break
-                entries = self.inbox.read_new(self._config.batch_size, block_ms=min(250, left_ms))
+                block_ms = min(int(WAIT_STEP_S * 1000), left_ms)
+                entries = self.inbox.read_new(self._config.batch_size, block_ms=block_ms)
                 entries = self._top_up(entries, deadline)
+            last_read = len(entries)
             if recruit is not None and len(entries) >= self._config.batch_size:
                 recruit()
                 recruit = None
             if entries:
+                if not worked:
+                    worked = True
+                    deadline = min(deadline, self._clock() + self._config.budget_s)
                 totals += self.process(entries)
-        return totals
+        return DrainRun(totals, last_read > 0, self.paused_reason())
+
+    def _reclaim(self) -> Counter[str]:
+        """Take back and process what crashed consumers left pending (one replica per
+        half re-claim window), and forget long-silent consumers."""
+        if not self._take_lease(self._keys.lease("reclaim"), self._config.reclaim_idle_s / 2):
+            return Counter()
+        orphans = self.inbox.reclaim_orphans(
+            int(self._config.reclaim_idle_s * 1000), self._config.batch_size
+        )
+        self.inbox.forget_idle_consumers(FORGET_CONSUMERS_AFTER_MS)
+        if not orphans:
+            return Counter()
+        log.warning("orphans_reclaimed", entries=len(orphans))
+        return self.process(orphans, crashed=True)
 
     def _top_up(self, entries: list[Entry], deadline: float) -> list[Entry]:
         """Let a short read wait ``linger_s`` for more entries while the request budget is

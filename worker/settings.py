@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     batch_linger_ms: int = Field(default=100, ge=0, le=5_000)
     drain_budget_s: float = Field(default=5.0, gt=0)
     tick_s: float = Field(default=1.0, gt=0)
+    idle_listen_s: float = Field(default=30.0, gt=0)
     reclaim_idle_s: float = Field(default=30.0, gt=0)
     max_event_bytes: int = Field(default=32_768, ge=256)
     identity_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     flower_password: SecretStr | None = None
     flower_address: str = "127.0.0.1"
     flower_port: int = Field(default=5555, ge=1, le=65535)
+    flower_max_tasks: int = Field(default=50_000, ge=1_000)
 
     # HTTP collector (``cio-relay collect``)
     sources_file: Path | None = None

@@ -72,7 +72,8 @@ def _drainer(
     track = TrackClient(emulator.url, "site", SecretStr("key"), clock=clock)
     limiter = SharedRateLimiter(r, KEYS, 1000, clock=clock, sleep=clock.sleep)
     WorkflowStore(r, KEYS).replace(Workflow(default="on"))
-    return Drainer(r, KEYS, track, limiter, Policy(), DrainConfig(**config), "c1", clock=clock)
+    config_ = DrainConfig(**config)
+    return Drainer(r, KEYS, track, limiter, Policy(), config_, "c1", clock=clock, sleep=clock.sleep)
 
 
 def _track(name: str, email: str | None = "ada@example.com", **kw: Any) -> dict[str, Any]:
@@ -150,10 +151,10 @@ def test_drain_with_budget_delivers_everything(
     r: fakeredis.FakeRedis, emulator: EmulatorServer, emu: EmulatorClient
 ) -> None:
     """A drain cycle with a small budget reads and delivers what is waiting, then stops."""
-    ticking = Clock(tick_s=0.01)
+    ticking = Clock(tick_s=0.03)
     drainer = _drainer(r, emulator, ticking, budget_s=0.5)
     enqueue_many(r, [_track(f"E{i}") for i in range(5)])
-    counts = drainer.drain()
+    counts = drainer.drain().counts
     assert counts["delivered"] == 5
     assert len(emu.events()) == 5
     assert r.xlen(KEYS.inbox) == 0
@@ -164,13 +165,13 @@ def test_drain_takes_back_what_an_earlier_failed_drain_of_its_own_left(
 ) -> None:
     """With one worker process nobody else would re-claim its entries: it does so itself,
     counting the failed drain as an attempt."""
-    ticking = Clock(tick_s=0.01)
+    ticking = Clock(tick_s=0.03)
     drainer = _drainer(r, emulator, ticking, budget_s=0.5, reclaim_idle_s=0.05)
     enqueue_many(r, [_track(f"E{i}") for i in range(3)])
     left = drainer.inbox.read_new(100)  # a drain that read these, then failed
     assert len(left) == 3 and _pending(r) == 3
     time.sleep(0.1)  # Redis measures idle time by its own clock
-    counts = drainer.drain()
+    counts = drainer.drain().counts
     assert counts["delivered"] == 3
     assert _names(emu) == ["E0", "E1", "E2"]
     assert _pending(r) == 0
@@ -222,7 +223,8 @@ def test_paused_drain_sends_nothing(
     drainer.pause("test")
     enqueue(r, _track("A"))
     emu.set_faults(unauthorized=True)
-    assert drainer.drain() == {}
+    run = drainer.drain()
+    assert run.counts == {} and run.paused == "test"
     assert emu.events() == []
     assert r.xlen(KEYS.inbox) == 1
 
@@ -304,18 +306,18 @@ def test_a_full_read_recruits_one_more_drain(
     drainer = _drainer(r, emulator, ticking, budget_s=0.5, batch_size=2)
     enqueue_many(r, [_track(f"E{i}") for i in range(7)])
     recruited: list[int] = []
-    counts = drainer.drain(recruit=lambda: recruited.append(r.xlen(KEYS.inbox)))
+    counts = drainer.drain(recruit=lambda: recruited.append(r.xlen(KEYS.inbox))).counts
     assert counts["delivered"] == 7
     assert recruited == [7]  # asked at the first full read, before it was delivered
 
 
 def test_partial_reads_recruit_nobody(r: fakeredis.FakeRedis, emulator: EmulatorServer) -> None:
     """No backlog, no extra drains: reads shorter than a batch never recruit."""
-    ticking = Clock(tick_s=0.01)
+    ticking = Clock(tick_s=0.03)
     drainer = _drainer(r, emulator, ticking, budget_s=0.5, batch_size=10)
     enqueue_many(r, [_track(f"E{i}") for i in range(9)])
     recruited: list[str] = []
-    assert drainer.drain(recruit=lambda: recruited.append("asked"))["delivered"] == 9
+    assert drainer.drain(recruit=lambda: recruited.append("asked")).counts["delivered"] == 9
     assert recruited == []
 
 
@@ -351,7 +353,7 @@ def test_short_read_lingers_for_more_while_the_budget_is_busy(
 
     drainer = _lingering_drainer(r, emulator, sleep, busy=11)
     enqueue_many(r, [_track(f"E{i}") for i in range(3)])
-    assert drainer.drain()["delivered"] == 5
+    assert drainer.drain().counts["delivered"] == 5
     assert slept[0] == pytest.approx(0.1)
     assert _request_sizes(emu) == [5]
 
@@ -362,6 +364,62 @@ def test_short_read_goes_at_once_while_the_budget_is_quiet(
     slept: list[float] = []
     drainer = _lingering_drainer(r, emulator, slept.append, busy=9)
     enqueue_many(r, [_track(f"E{i}") for i in range(3)])
-    assert drainer.drain()["delivered"] == 3
+    assert drainer.drain().counts["delivered"] == 3
     assert slept == []
     assert _request_sizes(emu) == [3]
+
+
+def test_an_idle_drain_listens_for_its_listen_time_then_reports_nothing(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer
+) -> None:
+    """With nothing to read, a drain keeps reading for ``listen_s`` (past its budget),
+    beats its heartbeat at every step, and ends with no counts and no pending work."""
+    ticking = Clock(tick_s=0.25)
+    drainer = _drainer(r, emulator, ticking, budget_s=0.5)
+    beats: list[float] = []
+    run = drainer.drain(listen_s=2.0, alive=beats.append)
+    assert run.counts == {} and not run.busy_at_end and run.paused is None
+    assert beats[-1] - beats[0] >= 1.5  # listened well past the 0.5 s budget
+    assert ticking.now - START < 2.5
+
+
+def test_a_listening_drain_works_one_budget_from_its_first_event(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer
+) -> None:
+    """An event arriving while a drain listens is read by that drain, which then works
+    for its budget and ends, rather than listening out its whole listen time."""
+    ticking = Clock(tick_s=0.1)
+    drainer = _drainer(r, emulator, ticking, budget_s=0.5)
+    arrived: list[float] = []
+
+    def alive(now: float) -> None:
+        if now - START > 1.0 and not arrived:
+            arrived.append(now)
+            enqueue(r, _track("Late"))
+
+    run = drainer.drain(listen_s=30.0, alive=alive)
+    assert run.counts["delivered"] == 1
+    assert ticking.now - arrived[0] < 1.5  # about the budget after it, not 29 s
+
+
+def test_stop_ends_a_listening_drain_at_the_next_step(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer
+) -> None:
+    """A warm shutdown (``stop`` turning true) ends a listening drain at its next step."""
+    ticking = Clock(tick_s=0.1)
+    drainer = _drainer(r, emulator, ticking, budget_s=0.5)
+    steps: list[float] = []
+    run = drainer.drain(listen_s=30.0, stop=lambda: len(steps) >= 3, alive=steps.append)
+    assert run.counts == {}
+    assert len(steps) == 3 and ticking.now - START < 1.0
+
+
+def test_a_drain_whose_last_read_found_events_says_so(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer
+) -> None:
+    """Events still arriving at the end of a drain (its last read found some) mark it
+    busy at the end, so the task hands over to a successor at once."""
+    ticking = Clock(tick_s=0.1)
+    drainer = _drainer(r, emulator, ticking, budget_s=3.0)
+    run = drainer.drain(alive=lambda now: enqueue(r, _track(f"E{now}")))
+    assert run.counts["delivered"] >= 2 and run.busy_at_end
