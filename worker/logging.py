@@ -15,6 +15,8 @@ import structlog
 
 _secrets: list[str] = []
 
+CELERY_PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+
 
 def redact_secrets(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
@@ -72,3 +74,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Celery's "Task relay.drain[...] received" and "... succeeded" lines, one pair per
+    # drain, would be ticks rather than work; drains that did work log their own line.
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in CELERY_PER_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
