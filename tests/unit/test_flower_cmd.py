@@ -29,3 +29,13 @@ def test_password_travels_in_the_environment_not_argv() -> None:
     assert "s3cret-pw" not in " ".join(argv)
     assert env["FLOWER_BASIC_AUTH"] == "ops:s3cret-pw"
     assert "--port=5601" in argv
+
+
+def test_history_holds_a_day_of_work_and_the_tasks_page_shows_results() -> None:
+    """Flower keeps CIO_FLOWER_MAX_TASKS rows (default 50,000) and its Tasks page has a
+    result column, where each drain's outcome counts (or idle) appear."""
+    argv, _ = flower_command(Settings())
+    assert "--max_tasks=50000" in argv
+    columns = next(a for a in argv if a.startswith("--tasks_columns=")).split("=", 1)[1]
+    assert "result" in columns.split(",")
+    assert "--max_tasks=2000" in flower_command(Settings(flower_max_tasks=2000))[0]

@@ -14,6 +14,9 @@ from worker.cli.output import fail
 from worker.settings import Settings, get_settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# The Tasks page's columns: a drain's result (its outcome counts, or idle) next to its
+# name and times; args and kwargs are always empty for relay.drain.
+TASKS_COLUMNS = "name,uuid,state,result,received,started,runtime,worker"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +37,8 @@ def flower_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
         "flower",
         f"--address={settings.flower_address}",
         f"--port={settings.flower_port}",
+        f"--max_tasks={settings.flower_max_tasks}",
+        f"--tasks_columns={TASKS_COLUMNS}",
     ]
     env: dict[str, str] = {}
     if settings.flower_user and settings.flower_password:
