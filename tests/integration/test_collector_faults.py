@@ -249,6 +249,26 @@ def test_truncated_gzip_is_400(target: Target) -> None:
     assert target.inbox_len() == 0
 
 
+def test_gzip_with_more_after_its_first_member_is_never_half_read(target: Target) -> None:
+    """Two gzip members (RFC 1952 allows it; ``gzip.decompress`` reads both), or a member
+    followed by junk: either every event is stored or the request is refused; a 200 that
+    stored only the first member's events would lose the rest silently."""
+    first = gzip.compress(json.dumps({"batch": [purchase("member-1")]}).encode())
+    second = gzip.compress(json.dumps({"batch": [purchase("member-2")]}).encode())
+    headers = {**basic(SERVER_KEY), "Content-Encoding": "gzip"}
+    response = target.post("/v1/batch", first + second, headers=headers)
+    stored = [e["event"]["messageId"] for e in inbox(target.redis_url, target.prefix)]
+    if response.status_code == 200:
+        assert stored == ["member-1", "member-2"]
+    else:
+        refused(response, 400, "invalid_encoding")
+        assert stored == []
+    target.redis.delete(Keys(target.prefix).inbox)
+    junk = target.post("/v1/batch", first + b"trailing junk", headers=headers)
+    refused(junk, 400, "invalid_encoding")
+    assert target.inbox_len() == 0
+
+
 def test_unknown_or_missing_key_is_401(target: Target) -> None:
     body = refused(
         target.post("/v1/track", purchase("k1"), headers=basic("nope-not-a-key")),
@@ -416,6 +436,30 @@ def test_redis_stopped_is_503_and_no_200_for_an_event_not_stored(
         own.stop()
 
 
+def test_redis_refusing_writes_is_503_and_nothing_of_the_batch_is_stored(
+    spawn: Any, tmp_path: Path
+) -> None:
+    """Redis at its maxmemory (noeviction) refuses the writes: 503 + Retry-After and no
+    event of the batch stored; memory freed, 200 again."""
+    own = OwnRedis(tmp_path)
+    own.start()
+    try:
+        target = spawn(redis_url=own.url)
+        client = redis.Redis.from_url(own.url)
+        client.config_set("maxmemory", 1)
+        batch = {"batch": [purchase(f"oom-{i}") for i in range(3)]}
+        response = target.post("/v1/batch", batch, headers=basic(SERVER_KEY))
+        body = refused(response, 503, "unavailable")
+        assert "Redis refused the write" in body["message"]
+        assert int(response.headers["Retry-After"]) > 0
+        assert target.inbox_len() == 0
+        client.config_set("maxmemory", 0)
+        assert target.post("/v1/batch", batch, headers=basic(SERVER_KEY)).status_code == 200
+        assert target.inbox_len() == 3
+    finally:
+        own.stop()
+
+
 # SIGKILL under load, then delivery.
 
 
@@ -529,10 +573,12 @@ def test_sigterm_answers_requests_in_flight_then_exits_0(spawn: Any, workers: in
 # Logs.
 
 
-def test_no_event_content_or_server_key_in_the_logs(spawn: Any) -> None:
-    """Refused requests carrying a distinctive value: the logs name the refusal, never the
-    value, nor the server source's key."""
-    target = spawn()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_no_event_content_or_server_key_in_the_logs(spawn: Any, workers: int) -> None:
+    """Refused requests carrying a distinctive value: every server process logs the
+    refusal in the configured format (CIO_LOG_FORMAT=json), never the value, nor the
+    server source's key."""
+    target = spawn(workers=workers)
     headers = basic(SERVER_KEY)
     marked = purchase("logged", properties={"note": MARKER})
     target.post("/v1/track", b'{"note": "' + MARKER.encode() + b'", ', headers=headers)
@@ -549,6 +595,9 @@ def test_no_event_content_or_server_key_in_the_logs(spawn: Any) -> None:
     target.collector.stop()  # its exit code is the shutdown test's business
     logs = target.collector.output()
     assert logs.count("collect_refused") >= 7, logs
+    for line in logs.splitlines():
+        if "collect_refused" in line:
+            assert json.loads(line)["event"] == "collect_refused", f"not JSON: {line}"
     assert MARKER not in logs
     assert SERVER_KEY not in logs
     assert target.inbox_len() == 0
