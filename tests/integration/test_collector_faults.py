@@ -260,8 +260,9 @@ def test_gzip_with_more_after_its_first_member_is_never_half_read(target: Target
     stored = [e["event"]["messageId"] for e in inbox(target.redis_url, target.prefix)]
     if response.status_code == 200:
         assert stored == ["member-1", "member-2"]
-    else:
-        refused(response, 400, "invalid_encoding")
+    else:  # two JSON documents one after the other are not one valid body either
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] in ("invalid_encoding", "invalid_json")
         assert stored == []
     target.redis.delete(Keys(target.prefix).inbox)
     junk = target.post("/v1/batch", first + b"trailing junk", headers=headers)
@@ -483,7 +484,7 @@ def test_sigkill_under_load_loses_no_acknowledged_event(
         wait_until(lambda: acked() >= 150, 30, "acknowledged calls before the kill")
         target.collector.kill()
         before = acked()
-        target.collector.start(timeout_s=15)
+        target.collector.start(timeout_s=30)
         restarted = target.collector.output()
         assert "address already in use" not in restarted.lower()
         wait_until(lambda: acked() >= before + 100, 30, "acknowledged calls after the restart")
