@@ -157,6 +157,10 @@ class PageServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
+                if parts.path == "/favicon.ico":  # asked by every page; none here
+                    self.send_response(204)
+                    self.end_headers()
+                    return
                 page = PAGES / Path(parts.path).name
                 if not page.is_file() or page.suffix != ".html":
                     self.send_error(404)

@@ -36,7 +36,8 @@ def names(entries: list[Entry]) -> list[str | None]:
 def test_page_views_arrive_from_another_origin_as_the_client_source(
     site: Site, context: BrowserContext
 ) -> None:
-    page = open_page(context, site.pages.url("/shop.html"))
+    console: list[str] = []
+    page = open_page(context, site.pages.url("/shop.html"), console=console)
     page.evaluate(
         """() => {
         cio.page("Pricing", {plan: "pro"});
@@ -69,6 +70,33 @@ def test_page_views_arrive_from_another_origin_as_the_client_source(
     assert product["properties"]["customProperties"]["product_id"] == {"t": "string", "v": "S-1"}
     assert product["context"]["page_url"] == url
     assert UUID.match(product["message_id"])
+    assert not [line for line in console if line.startswith(("error", "warning"))], console
+
+
+def test_batches_keep_to_the_collector_limits(site: Site, context: BrowserContext) -> None:
+    # 45 small events go out in batches of at most 20; 18 events of ~30 KB (540 KB together,
+    # over the 500 KB request limit) must be split by bytes, or the collector refuses them
+    # with 413; one event over 32 KB is dropped in the browser with a warning.
+    console: list[str] = []
+    page = open_page(context, site.pages.url("/shop.html?auto=0"), console=console)
+    page.evaluate(
+        """() => {
+        const filler = "x".repeat(30000);
+        for (let i = 0; i < 18; i++) cio.track("Large", {i: i, filler: filler});
+        for (let i = 0; i < 45; i++) cio.track("Small", {i: i});
+        cio.track("Too large", {filler: "y".repeat(40000)});
+        cio.track("Last", {});
+    }"""
+    )
+    flush(page)
+    anon = anonymous_id(page)
+    entries = site.inbox.wait_for(anon, lambda es: "Last" in names(es), "the last event")
+    assert names(entries).count("Small") == 45
+    assert [e.event["properties"]["i"] for e in entries if name_of(e.event) == "Large"] == list(
+        range(18)
+    )
+    assert "Too large" not in names(entries)
+    assert any("warning" in line and "Too large" in line for line in console), console
 
 
 def test_cl_calls_queued_before_load_are_replayed_in_order(
