@@ -19,7 +19,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,8 +44,6 @@ SERVER_KEY_ENV = "SDK_TEST_BACKEND_WRITE_KEY"
 # Calls each SDK makes; the relay's names for them (group: skipped, alias: not a relay kind).
 ORDER = "Order Completed"
 FINAL_OUTCOMES = ("delivered", "skipped", "dead")
-# Alias: dead-lettered as a type the relay did not read, or skipped as unsupported.
-ALIAS_OUTCOMES = (("dead", "invalid_field"), ("skipped", "unsupported"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -285,8 +284,8 @@ def by_type(entries: list[Entry]) -> dict[str, dict[str, Any]]:
 
 def check_accounted(entries: list[Entry], activity: list[dict[str, Any]]) -> None:
     """Each stored call has exactly one final outcome in the relay's activity: identify,
-    track, page and screen delivered, group skipped as unsupported, alias not delivered
-    but skipped or dead-lettered with its reason (the relay has no alias operation)."""
+    track, page and screen delivered; group and alias (which the relay does not send, or
+    not yet: see ``worker.prepare``) delivered, or else skipped or dead with a reason."""
     final = {}
     for row in activity:
         if row.get("outcome") in FINAL_OUTCOMES:
@@ -295,13 +294,11 @@ def check_accounted(entries: list[Entry], activity: list[dict[str, Any]]) -> Non
     assert set(final) == {e.id for e in entries}, activity
     for entry in entries:
         kind = entry.event["type"]
-        got = final[entry.id]
-        if kind == "group":
-            assert got == ("skipped", "unsupported")
-        elif kind == "alias":
-            assert got in ALIAS_OUTCOMES, got
+        outcome, reason = final[entry.id]
+        if kind in ("group", "alias"):
+            assert outcome == "delivered" or reason, (kind, outcome, reason)
         else:
-            assert got == ("delivered", ""), (kind, got)
+            assert (outcome, reason) == ("delivered", ""), (kind, outcome, reason)
 
 
 def check_server_sdk_journey(
@@ -376,7 +373,7 @@ def test_rudder_sdk_python(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Non
     import rudderstack.analytics as rudder_analytics
 
     monkeypatch.setattr(rudder_analytics, "write_key", stack.server_key)
-    monkeypatch.setattr(rudder_analytics, "dataPlaneUrl", stack.url, raising=False)
+    monkeypatch.setattr(rudder_analytics, "dataPlaneUrl", stack.url)
     monkeypatch.setattr(rudder_analytics, "sync_mode", True)
     monkeypatch.setattr(rudder_analytics, "max_retries", 0)
     monkeypatch.setattr(rudder_analytics, "default_client", None)
@@ -436,9 +433,12 @@ def test_analytics_node(stack: Stack) -> None:
     assert person(stack, f"{user}@example.com")["attributes"]["plan"] == "node-plan"
 
 
-def run_page(browser: Any, url: str, collector: str) -> tuple[list[Any], list[str], list[str]]:
-    """Open the test page; its call results, the collector requests that finished (method,
-    path, status) and those that failed."""
+def run_page(
+    browser: Any, url: str, collector: str, settled: Callable[[list[Any], list[str]], bool]
+) -> tuple[list[Any], list[tuple[str, str, int]], list[str]]:
+    """Open the test page and wait for its calls, then until ``settled(finished, failed)``
+    (the browser reports a request's end after the page saw its answer); the call results,
+    the collector requests that finished (method, path, status) and those that failed."""
     page = browser.new_page()
     finished: list[tuple[str, str, int]] = []
     failed: list[str] = []
@@ -457,8 +457,16 @@ def run_page(browser: Any, url: str, collector: str) -> tuple[list[Any], list[st
     page.goto(url)
     page.wait_for_function("window.__done === true", timeout=30_000)
     results = page.evaluate("window.__results")
+    end = time.monotonic() + 10
+    while not settled(finished, failed) and time.monotonic() < end:
+        page.wait_for_timeout(50)  # lets Playwright deliver the pending request events
     page.close()
     return results, finished, failed
+
+
+def calls_made(finished: list[tuple[str, str, int]]) -> list[str]:
+    """The paths of the Segment calls (not analytics.js' own metrics at /v1/m) posted."""
+    return sorted(path for method, path, _ in finished if method == "POST" and path != "/v1/m")
 
 
 def test_analytics_next_in_chromium(stack: Stack, foreign_page_server: str) -> None:
@@ -477,10 +485,16 @@ def test_analytics_next_in_chromium(stack: Stack, foreign_page_server: str) -> N
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             results, finished, failed = run_page(
-                browser, stack.page_origin + fragment + user, stack.url
+                browser,
+                stack.page_origin + fragment + user,
+                stack.url,
+                lambda finished, _failed: len(calls_made(finished)) >= 5,
             )
             _, foreign_finished, foreign_failed = run_page(
-                browser, foreign_page_server + fragment + "intruder", stack.url
+                browser,
+                foreign_page_server + fragment + "intruder",
+                stack.url,
+                lambda _finished, failed: "POST /v1/i" in failed,
             )
         finally:
             browser.close()
@@ -490,8 +504,7 @@ def test_analytics_next_in_chromium(stack: Stack, foreign_page_server: str) -> N
         {"type": t, "failed": False, "reason": None}
         for t in ("identify", "track", "page", "group", "alias")
     ]
-    calls = sorted(path for method, path, _ in finished if method == "POST" and path != "/v1/m")
-    assert calls == ["/v1/a", "/v1/g", "/v1/i", "/v1/p", "/v1/t"]
+    assert calls_made(finished) == ["/v1/a", "/v1/g", "/v1/i", "/v1/p", "/v1/t"]
     assert {status for _m, _p, status in finished} == {200}
     # From a foreign origin the preflight is refused, so the browser never sends the POST.
     assert foreign_finished == []
