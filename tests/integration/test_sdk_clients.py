@@ -41,8 +41,7 @@ CLIENTS = ROOT / "tests" / "clients"
 NODE_MODULES = CLIENTS / "node_modules"
 NPM_INSTALL = "npm ci --prefix tests/clients"
 SERVER_KEY_ENV = "SDK_TEST_BACKEND_WRITE_KEY"
-# Calls each SDK makes; the relay's names for them (group: skipped, alias: not a relay kind).
-ORDER = "Order Completed"
+ORDER = "Order Completed"  # the track call every client makes
 FINAL_OUTCOMES = ("delivered", "skipped", "dead")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -78,7 +77,6 @@ class Stack:
     server_key: str = field(repr=False)
     client_key: str = field(repr=False)
     page_origin: str
-    logdir: Path
 
     @property
     def keys(self) -> Keys:
@@ -180,7 +178,7 @@ def stack(
     relay = Relay(env, tmp_path)
     try:
         wait_until(healthy, 20, "the collector to answer /health")
-        yield Stack(url, env, relay, emulator_client, server_key, client_key, page_server, tmp_path)
+        yield Stack(url, env, relay, emulator_client, server_key, client_key, page_server)
     finally:
         relay.stop()
         if collector.poll() is None:
