@@ -19,6 +19,8 @@ class Event:
     ``identify_markers`` holds the CustomerLabs identify-by markers (leaf with ``"ib": true``)
     by key, e.g. ``{"identify_by_email": "ada@example.com"}``.
     ``dedupe_key`` is the source of the event's ULID: its message id, else a content hash.
+    ``group_id`` is the Customer.io object an event names: Segment's ``groupId`` (or
+    ``context.groupId``), a CustomerLabs group's ``"igb": true`` value.
     """
 
     kind: Kind
@@ -34,3 +36,4 @@ class Event:
     user_id: str | None = None
     anonymous_id: str | None = None
     message_id: str | None = None
+    group_id: str | None = None

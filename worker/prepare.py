@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from worker import spec
 from worker.errors import CallbackFailed, InvalidEvent, RejectedEvent
 from worker.events import Event
 from worker.identity import Identity, memories, memory_keys, resolve
@@ -31,8 +32,8 @@ from worker.workflow.model import Workflow
 from worker.workflow.rules import decide
 
 MemoryKey = tuple[str, str]
-# Segment calls Customer.io models differently (objects, merges): accounted for, not sent.
-UNSUPPORTED_KINDS = ("group", "alias")
+# Segment calls the relay does not send yet: accounted for, not sent.
+UNSUPPORTED_KINDS = ("alias",)
 CallbackRunner = Callable[[Event, str], Event | None]
 
 
@@ -64,6 +65,8 @@ class Ready:
     event_id: str
     identity: Identity
     operation: Operation
+    # Identity memories this operation changes (a merge teaches, a deletion forgets: "").
+    learned: dict[MemoryKey, str] = field(default_factory=dict)
 
     def outcome(self, status: str, **kw: object) -> Outcome:
         """An outcome for this entry carrying its event id, name and identifier."""
@@ -170,6 +173,9 @@ def route(
             if event.kind == "identify":
                 _learn(event, policy.identify_by, known, result.memories)
             outcome, ready = _route_one(p, workflow, known, policy, run_callback)
+            if ready is not None and ready.learned:
+                known.update(ready.learned)
+                result.memories.update(ready.learned)
         except Exception as exc:  # one odd event must never hold up its whole batch
             outcome, ready = _unprocessable(p.entry, exc, p), None
         if ready is not None:
@@ -229,6 +235,12 @@ def _route_one(
         if changed is None:
             return settled("skipped", CALLBACK_DROPPED)
         event = changed
+    action = spec.spec_action(event)
+    if action is not None:
+        try:
+            return None, _spec_ready(p, event, action, workflow, known, policy)
+        except RejectedEvent as exc:
+            return settled("dead", exc.reason, exc.detail)
     identity = resolve(event, policy.identify_by, known)
     if identity is None or (identity.anonymous and policy.unidentified == "dead_letter"):
         return settled(
@@ -247,6 +259,42 @@ def _route_one(
     except RejectedEvent as exc:
         return settled("dead", exc.reason, exc.detail, identity.value)
     return None, Ready(p.entry, event, p.event_id, identity, op)
+
+
+def _spec_ready(
+    p: Parsed,
+    event: Event,
+    action: str,
+    workflow: Workflow,
+    known: Mapping[MemoryKey, str],
+    policy: Policy,
+) -> Ready:
+    """The operation for a group call or a spec event (objects); RejectedEvent when it
+    cannot be made."""
+    rule = workflow.events.get(event.name)
+    object_type = (rule.object_type_id if rule else None) or spec.DEFAULT_OBJECT_TYPE
+    person = spec.person_of(event, policy.identify_by, known)
+    if action == "object_identify":
+        anonymous = None if person is not None else event.anonymous_id
+        if person is None and policy.unidentified == "dead_letter":
+            raise RejectedEvent(
+                MISSING_IDENTIFIER,
+                f"no {policy.identify_by} on the group call or remembered for its ids",
+            )
+        op = spec.object_identify(event, person, anonymous, object_type)
+        shown = person.shown if person else anonymous or f"object {event.group_id}"
+        return Ready(p.entry, event, p.event_id, Identity(shown, anonymous=person is None), op)
+    if action == "object_delete":
+        op = spec.object_delete(event, object_type)
+        return Ready(p.entry, event, p.event_id, Identity(f"object {event.group_id}", False), op)
+    if person is None:
+        raise RejectedEvent(
+            MISSING_IDENTIFIER, f"no {policy.identify_by} on the event or remembered for its ids"
+        )
+    if action == "relationship_delete":
+        op = spec.relationship_delete(event, person, object_type)
+        return Ready(p.entry, event, p.event_id, Identity(person.shown, False), op)
+    raise ValueError(f"no mapping for {action}")
 
 
 def _filtered_detail(workflow: Workflow, name: str, kind: str) -> str:

@@ -300,9 +300,10 @@ def test_invalid_v1_request_answers_400(track: Track, path: str, body: Any, mess
         (person_op("track", name="a"), "action", "invalid"),
         (
             {"type": "object", "identifiers": {"object_id": "1"}, "action": "identify"},
-            "type",
-            "unsupported",
+            "identifiers",
+            "invalid",
         ),
+        ({"type": "account", "identifiers": {"id": "1"}, "action": "identify"}, "type", "invalid"),
         ("not an object", "", "invalid"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,

@@ -244,7 +244,8 @@ GROUP_CUSTOM = {
 
 
 def test_group_event_keeps_group_data_under_properties() -> None:
-    """A group call carries its traits, external ids and group markers in properties."""
+    """A group call carries its traits, external ids and group markers in properties, and
+    the value flagged igb is the object's id."""
     event = norm(envelope(GROUP_CUSTOM, method="group", event_name=None))
     assert event.kind == "group"
     assert event.properties == {
@@ -252,8 +253,30 @@ def test_group_event_keeps_group_data_under_properties() -> None:
         "group_traits": {"name": "Acme", "employees": 250},
         "group_external_ids": {"company_domain": "acme.test"},
         "group_identify_markers": {"identify_by_company_domain": "acme.test"},
+        "group_id": "acme.test",
     }
+    assert event.group_id == "acme.test"
     assert event.identify_markers == {}
+
+
+def test_group_marker_inside_group_traits_names_the_object() -> None:
+    """An igb flag inside group_traits (wrapped) marks the object id too."""
+    custom = {
+        "group_traits": {
+            "t": "Object",
+            "v": {"name": s("Acme"), "account_id": {"t": "string", "v": "A-7", "igb": True}},
+        }
+    }
+    event = norm(envelope(custom, method="group", event_name=None))
+    assert event.group_id == "A-7"
+    assert event.properties["group_traits"] == {"name": "Acme", "account_id": "A-7"}
+
+
+def test_a_track_names_its_object_by_context_group_id() -> None:
+    """Object Deleted from a CustomerLabs sender names the object by context.groupId."""
+    raw = envelope({}, method="track", event_name="Object Deleted")
+    raw["context"] = {"groupId": "acme"}
+    assert norm(raw).group_id == "acme"
 
 
 def test_other_events_drop_group_data() -> None:

@@ -16,7 +16,9 @@ def _ref(identifiers: Mapping[str, str]) -> Ref:
 
 
 def apply_operation(store: Store, op: dict[str, Any], endpoint: str, now: float) -> str:
-    """Apply one valid v2 person operation; returns the store's outcome."""
+    """Apply one valid v2 operation (person or object); returns the store's outcome."""
+    if op["type"] == "object":
+        return apply_object_operation(store, op, now)
     action = op["action"]
     if action == "merge":
         return store.merge(_ref(op["primary"]), _ref(op["secondary"]), now)
@@ -32,7 +34,34 @@ def apply_operation(store: Store, op: dict[str, Any], endpoint: str, now: float)
         return store.delete(ref)
     if action == "suppress":
         return store.suppress(ref)
+    if action == "add_device":
+        return store.add_device(ref, op["device"], now)
+    if action == "delete_device":
+        return store.delete_device(ref, op["device"]["token"])
     return store.unsuppress(ref)
+
+
+def apply_object_operation(store: Store, op: dict[str, Any], now: float) -> str:
+    """Apply one valid v2 object operation; returns the store's outcome."""
+    key = store.find_object(op["identifiers"])
+    if key is None:
+        return "object_not_found"
+    action = op["action"]
+    if action == "delete":
+        return store.delete_object(key)
+    items = op.get("cio_relationships") or []
+    if action == "identify_anonymous":
+        anonymous = [
+            (i["identifiers"]["anonymous_id"], i.get("relationship_attributes") or {})
+            for i in items
+        ]
+        return store.identify_object(key, op.get("attributes") or {}, [], anonymous, now)
+    people = [(_ref(i["identifiers"]), i.get("relationship_attributes") or {}) for i in items]
+    if action == "identify":
+        return store.identify_object(key, op.get("attributes") or {}, people, [], now)
+    if action == "add_relationships":
+        return store.add_relationships(key, people, now)
+    return store.delete_relationships(key, [ref for ref, _ in people])
 
 
 def count_outcome(counters: Counters, outcome: str, operation: str) -> None:

@@ -55,6 +55,10 @@ class EmulatorClient:
         """Every person in the store."""
         return self._call("GET", "people").json()
 
+    def objects(self) -> list[dict[str, Any]]:
+        """Every object with its attributes and relationships."""
+        return self._call("GET", "objects").json()
+
     def counters(self) -> dict[str, Any]:
         """Request, outcome and fault counters."""
         return self._call("GET", "counters").json()

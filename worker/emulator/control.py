@@ -88,6 +88,12 @@ def _people(state: EmulatorState, query: dict[str, list[str]], body: dict[str, A
     return Response(200, people)
 
 
+def _objects(state: EmulatorState, query: dict[str, list[str]], body: dict[str, Any]) -> Response:
+    with state.lock:
+        objects = [state.store.object_dict(o) for o in state.store.objects.values()]
+    return Response(200, objects)
+
+
 def _events(state: EmulatorState, query: dict[str, list[str]], body: dict[str, Any]) -> Response:
     since = _int_param(query, "since", 0) or 0
     limit = _int_param(query, "limit", None)
@@ -137,6 +143,7 @@ _ROUTES = {
     ("GET", "health"): _health,
     ("GET", "requests"): _requests,
     ("GET", "people"): _people,
+    ("GET", "objects"): _objects,
     ("GET", "events"): _events,
     ("GET", "counters"): _counters,
     ("POST", "reset"): _reset,

@@ -37,6 +37,7 @@ class Person:
     updated_at: float = 0.0
     attributes_timestamp: int | None = None
     anonymous_ids: set[str] = field(default_factory=set)
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The person as the control API shows it."""
@@ -46,9 +47,27 @@ class Person:
             "email": self.email,
             "attributes": dict(self.attributes),
             "anonymous_ids": sorted(self.anonymous_ids),
+            "devices": [{"token": t, **d} for t, d in sorted(self.devices.items())],
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+ObjectKey = tuple[str, str]
+"""An object reference: (object_type_id, object_id)."""
+
+
+@dataclass(slots=True)
+class StoredObject:
+    """One object with its attributes, the people related to it (by cio_id) and the
+    anonymous ids related to it, each with the relationship's attributes."""
+
+    object_type_id: str
+    object_id: str
+    cio_object_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    anonymous: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -89,6 +108,9 @@ class Store:
         self._cio_ids = itertools.count(1)
         self.merged_events = 0
         self.people_created = 0
+        self.objects: dict[ObjectKey, StoredObject] = {}
+        self._object_ids = itertools.count(1)
+        self._device_owner: dict[str, str] = {}
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -200,6 +222,10 @@ class Store:
         """Move this anonymous id's events of the last 30 days to the person."""
         person.anonymous_ids.add(anonymous_id)
         self._anonymous_owner[anonymous_id] = person.cio_id
+        for obj in self.objects.values():
+            # An anonymous relationship carries over when the person is identified.
+            if anonymous_id in obj.anonymous:
+                obj.people[person.cio_id] = obj.anonymous.pop(anonymous_id)
         kept: list[StoredEvent] = []
         for event in self._anonymous.pop(anonymous_id, []):
             if now - event.time <= ANONYMOUS_MERGE_WINDOW_S:
@@ -221,6 +247,10 @@ class Store:
 
     def _remove(self, person: Person) -> None:
         del self.people[person.cio_id]
+        for obj in self.objects.values():
+            obj.people.pop(person.cio_id, None)
+        for token in person.devices:
+            self._device_owner.pop(token, None)
         if person.id is not None:
             self._by_id.pop(person.id, None)
         if person.email is not None:
@@ -246,16 +276,29 @@ class Store:
         return "unsuppressed"
 
     def merge(self, primary: Ref, secondary: Ref, now: float) -> str:
-        """Fold the secondary person into the primary one and delete the secondary."""
+        """Fold the secondary person into the primary one and delete the secondary: its
+        identifiers where the primary has none, attributes, events, anonymous ids,
+        relationships and devices move over (the primary's own values win)."""
         keep, gone = self.find(primary), self.find(secondary)
         if keep is None or gone is None or keep is gone:
             return "merge_not_found"
+        relationships = {
+            key: obj.people[gone.cio_id]
+            for key, obj in self.objects.items()
+            if gone.cio_id in obj.people
+        }
+        devices = dict(gone.devices)
         self._remove(gone)
         for kind in ("id", "email"):
             value = getattr(gone, kind)
             if value is not None and getattr(keep, kind) is None:
                 self._assign(keep, kind, value, by_cio_id=False)
         keep.attributes = {**gone.attributes, **keep.attributes}
+        for key, attributes in relationships.items():
+            self.objects[key].people.setdefault(keep.cio_id, attributes)
+        for token, device in devices.items():
+            keep.devices.setdefault(token, device)
+            self._device_owner[token] = keep.cio_id
         for event in self.events:
             if event.cio_id == gone.cio_id:
                 event.cio_id = keep.cio_id
@@ -264,6 +307,109 @@ class Store:
             self._anonymous_owner[anonymous_id] = keep.cio_id
         keep.updated_at = now
         return "merged"
+
+    # -- objects and relationships -------------------------------------------------------
+
+    def _person_for(self, ref: Ref, now: float) -> Person | None:
+        """The person a relationship or device names, created when unknown (inferred);
+        None when the identifier is suppressed or an unknown cio_id."""
+        if self._suppressed_ref(ref):
+            return None
+        person = self.find(ref)
+        if person is None and ref[0] != "cio_id":
+            person = self._create(now)
+            self._assign(person, ref[0], ref[1], by_cio_id=False)
+        return person
+
+    def _object(self, key: ObjectKey, *, create: bool) -> StoredObject | None:
+        obj = self.objects.get(key)
+        if obj is None and create:
+            obj = StoredObject(key[0], key[1], f"ob{next(self._object_ids):010x}")
+            self.objects[key] = obj
+        return obj
+
+    def identify_object(
+        self,
+        key: ObjectKey,
+        attributes: Mapping[str, Any],
+        relationships: list[tuple[Ref, dict[str, Any]]],
+        anonymous: list[tuple[str, dict[str, Any]]],
+        now: float,
+    ) -> str:
+        """Create or update an object and relate people (or anonymous ids) to it.
+
+        ``null`` or ``""`` removes an attribute, of the object or of a relationship.
+        """
+        obj = self._object(key, create=True)
+        assert obj is not None
+        _apply_attributes(obj.attributes, attributes)
+        dropped = 0
+        for ref, related in relationships:
+            person = self._person_for(ref, now)
+            if person is None:
+                dropped += 1
+                continue
+            _apply_attributes(obj.people.setdefault(person.cio_id, {}), related)
+        for anonymous_id, related in anonymous:
+            owner = self._anonymous_owner.get(anonymous_id)
+            target = obj.people if owner is not None else obj.anonymous
+            _apply_attributes(target.setdefault(owner or anonymous_id, {}), related)
+        return "object_dropped_relationships" if dropped else "object_identified"
+
+    def add_relationships(
+        self, key: ObjectKey, refs: list[tuple[Ref, dict[str, Any]]], now: float
+    ) -> str:
+        """Relate people to an existing object."""
+        if self._object(key, create=False) is None:
+            return "object_not_found"
+        return self.identify_object(key, {}, refs, [], now)
+
+    def delete_relationships(self, key: ObjectKey, refs: list[Ref]) -> str:
+        """Unrelate people from an object."""
+        obj = self._object(key, create=False)
+        if obj is None:
+            return "object_not_found"
+        for ref in refs:
+            person = self.find(ref)
+            if person is not None:
+                obj.people.pop(person.cio_id, None)
+        return "relationships_deleted"
+
+    def delete_object(self, key: ObjectKey) -> str:
+        """Delete an object; its relationships go with it."""
+        return "object_deleted" if self.objects.pop(key, None) else "object_not_found"
+
+    def object_dict(self, obj: StoredObject) -> dict[str, Any]:
+        """An object as the control API shows it, with its people's current identifiers."""
+        people = []
+        for cio_id, attributes in sorted(obj.people.items()):
+            person = self.people.get(cio_id)
+            people.append(
+                {
+                    "cio_id": cio_id,
+                    "id": person.id if person else None,
+                    "email": person.email if person else None,
+                    "relationship_attributes": dict(attributes),
+                }
+            )
+        return {
+            "object_type_id": obj.object_type_id,
+            "object_id": obj.object_id,
+            "cio_object_id": obj.cio_object_id,
+            "attributes": dict(obj.attributes),
+            "relationships": people,
+            "anonymous_relationships": [
+                {"anonymous_id": a, "relationship_attributes": dict(attrs)}
+                for a, attrs in sorted(obj.anonymous.items())
+            ],
+        }
+
+    def find_object(self, identifiers: Mapping[str, str]) -> ObjectKey | None:
+        """The key of the object identifiers name (by type and id, or cio_object_id)."""
+        if "cio_object_id" in identifiers:
+            wanted = identifiers["cio_object_id"]
+            return next((k for k, o in self.objects.items() if o.cio_object_id == wanted), None)
+        return identifiers["object_type_id"], identifiers["object_id"]
 
     # -- events --------------------------------------------------------------------------
 
@@ -340,6 +486,34 @@ class Store:
                 self._anonymous.setdefault(anonymous_id, []).append(event)
         return self._keep(event)
 
+    # -- devices ------------------------------------------------------------------------
+
+    def add_device(self, ref: Ref, device: Mapping[str, Any], now: float) -> str:
+        """Add or update a person's device; a token belongs to one person, so it moves."""
+        person = self._person_for(ref, now)
+        if person is None:
+            return "dropped_suppressed" if self._suppressed_ref(ref) else "dropped_unknown_cio_id"
+        token = str(device["token"])
+        owner = self._device_owner.get(token)
+        if owner is not None and owner != person.cio_id and owner in self.people:
+            self.people[owner].devices.pop(token, None)
+        previous = person.devices.get(token, {})
+        person.devices[token] = {
+            "platform": device["platform"],
+            "last_used": device.get("last_used", int(now)),
+            "attributes": {**previous.get("attributes", {}), **(device.get("attributes") or {})},
+        }
+        self._device_owner[token] = person.cio_id
+        return "device_added"
+
+    def delete_device(self, ref: Ref, token: str) -> str:
+        """Remove a device from a person."""
+        person = self.find(ref)
+        if person is None or person.devices.pop(token, None) is None:
+            return "device_not_found"
+        self._device_owner.pop(token, None)
+        return "device_deleted"
+
     # -- views ---------------------------------------------------------------------------
 
     def event_dict(self, event: StoredEvent) -> dict[str, Any]:
@@ -360,3 +534,12 @@ class Store:
             "anonymous_id": event.anonymous_id,
             "merged": event.merged_at is not None,
         }
+
+
+def _apply_attributes(target: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    """Set attributes; ``null`` or ``""`` removes one, as Customer.io documents."""
+    for name, value in changes.items():
+        if value is None or value == "":
+            target.pop(name, None)
+        else:
+            target[name] = value

@@ -20,8 +20,24 @@ from worker.cio_limits import (
 EVENT_TYPES = frozenset({"event", "page", "screen"})
 EVENT_ACTIONS = EVENT_TYPES
 PERSON_ACTIONS = frozenset(
-    {"identify", "event", "page", "screen", "delete", "suppress", "unsuppress", "merge"}
+    {
+        "identify",
+        "event",
+        "page",
+        "screen",
+        "delete",
+        "suppress",
+        "unsuppress",
+        "merge",
+        "add_device",
+        "delete_device",
+    }
 )
+OBJECT_ACTIONS = frozenset(
+    {"identify", "identify_anonymous", "add_relationships", "delete_relationships", "delete"}
+)
+DEVICE_PLATFORMS = frozenset({"ios", "android"})
+_OBJECT_TYPE = re.compile(r"[1-9][0-9]*")
 IDENTIFIER_KINDS = ("id", "email", "cio_id")
 # Larger values are milliseconds (year 5138 in seconds): they silently break segments.
 MAX_TIMESTAMP_S = 10**11
@@ -271,8 +287,10 @@ def validate_operation(op: Any, *, size_bytes: int | None = None) -> list[Proble
         return [
             Problem("", "too_large", f"operation is larger than {BATCH_OPERATION_MAX_BYTES} bytes")
         ]
+    if op.get("type") == "object":
+        return validate_object_operation(op)
     if op.get("type") != "person":
-        return [Problem("type", "unsupported", "only person operations are emulated")]
+        return [Problem("type", "invalid", "type must be person or object")]
     action = op.get("action")
     if action not in PERSON_ACTIONS:
         return [Problem("action", "invalid", f"unknown person action {action!r}")]
@@ -294,4 +312,140 @@ def validate_operation(op: Any, *, size_bytes: int | None = None) -> list[Proble
     elif action in EVENT_ACTIONS:
         # An operation is at most 32 KB, so its data is always under the 100 KB limit.
         problems += _event_fields(op, "attributes", data_may_be_large=False)
+    elif action in ("add_device", "delete_device"):
+        problems += check_device("device", op.get("device"), full=action == "add_device")
+    return problems
+
+
+def check_device(field: str, device: Any, *, full: bool) -> list[Problem]:
+    """A device: a token; to add one also an ios/android platform, a Unix-seconds
+    ``last_used`` and string attributes."""
+    if not isinstance(device, dict):
+        return [Problem(field, "required", f"{field} must be an object")]
+    token = device.get("token")
+    problems: list[Problem] = []
+    if not isinstance(token, str) or not token:
+        problems.append(Problem(f"{field}.token", "required", f"{field}.token is required"))
+    if not full:
+        return problems
+    if device.get("platform") not in DEVICE_PLATFORMS:
+        problems.append(
+            Problem(f"{field}.platform", "invalid", f"{field}.platform must be ios or android")
+        )
+    if "last_used" in device:
+        problem = check_timestamp(f"{field}.last_used", device["last_used"])
+        if problem:
+            problems.append(problem)
+    attributes = device.get("attributes", {})
+    if not isinstance(attributes, dict):
+        problems.append(Problem(f"{field}.attributes", "invalid", "attributes must be an object"))
+    else:
+        problems += [
+            Problem(f"{field}.attributes.{name}", "invalid", "device attributes must be strings")
+            for name, value in attributes.items()
+            if not isinstance(value, str)
+        ]
+    return problems
+
+
+def check_object_identifiers(identifiers: Any) -> list[Problem]:
+    """An object reference: ``object_type_id`` (a string integer from 1) and ``object_id``,
+    or ``cio_object_id``."""
+    field = "identifiers"
+    if not isinstance(identifiers, dict):
+        return [Problem(field, "required", f"{field} must be an object")]
+    if set(identifiers) == {"cio_object_id"}:
+        if isinstance(identifiers["cio_object_id"], str) and identifiers["cio_object_id"]:
+            return []
+        return [Problem(f"{field}.cio_object_id", "invalid", "cio_object_id must be a string")]
+    if set(identifiers) != {"object_type_id", "object_id"}:
+        return [
+            Problem(
+                field, "invalid", f"{field} must be object_type_id and object_id, or cio_object_id"
+            )
+        ]
+    problems: list[Problem] = []
+    type_id = identifiers["object_type_id"]
+    if not isinstance(type_id, str) or not _OBJECT_TYPE.fullmatch(type_id):
+        problems.append(
+            Problem(
+                f"{field}.object_type_id",
+                "invalid",
+                "object_type_id must be a string integer from 1 (an existing object type)",
+            )
+        )
+    object_id = identifiers["object_id"]
+    if not isinstance(object_id, str) or not object_id:
+        problems.append(
+            Problem(f"{field}.object_id", "invalid", "object_id must be a non-empty string")
+        )
+    elif _too_big(object_id, PERSON_ID_MAX_BYTES):
+        problems.append(
+            Problem(
+                f"{field}.object_id", "too_long", f"object_id is over {PERSON_ID_MAX_BYTES} bytes"
+            )
+        )
+    return problems
+
+
+def _check_relationships(
+    op: Mapping[str, Any], *, anonymous: bool, required: bool
+) -> list[Problem]:
+    """``cio_relationships``: people (or, for identify_anonymous, anonymous ids) with
+    optional relationship attributes."""
+    field = "cio_relationships"
+    items = op.get(field)
+    if items is None:
+        return [Problem(field, "required", f"{field} is required")] if required else []
+    if not isinstance(items, list):
+        return [Problem(field, "invalid", f"{field} must be a list")]
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        where = f"{field}[{index}]"
+        if not isinstance(item, dict):
+            problems.append(Problem(where, "invalid", f"{where} must be an object"))
+            continue
+        identifiers = item.get("identifiers")
+        if anonymous:
+            if not isinstance(identifiers, dict) or set(identifiers) != {"anonymous_id"}:
+                problems.append(
+                    Problem(
+                        f"{where}.identifiers", "invalid", "identifiers must be an anonymous_id"
+                    )
+                )
+            else:
+                problem = _check_anonymous_id(
+                    f"{where}.identifiers.anonymous_id", identifiers["anonymous_id"]
+                )
+                problems += [problem] if problem else []
+        else:
+            problems += check_identifiers(f"{where}.identifiers", identifiers)
+        related = item.get("relationship_attributes", {})
+        if not isinstance(related, dict):
+            problems.append(
+                Problem(f"{where}.relationship_attributes", "invalid", "must be an object")
+            )
+        else:
+            problems += check_attributes(f"{where}.relationship_attributes.", related)
+    return problems
+
+
+def validate_object_operation(op: Mapping[str, Any]) -> list[Problem]:
+    """Problems with one v2 object operation."""
+    action = op.get("action")
+    if action not in OBJECT_ACTIONS:
+        return [Problem("action", "invalid", f"unknown object action {action!r}")]
+    problems = check_object_identifiers(op.get("identifiers"))
+    if action in ("identify", "identify_anonymous"):
+        attributes = op.get("attributes", {})
+        if not isinstance(attributes, dict):
+            problems.append(Problem("attributes", "invalid", "attributes must be an object"))
+        else:
+            problems += check_attributes("attributes.", attributes)
+    if action != "delete":
+        problems += _check_relationships(
+            op,
+            anonymous=action == "identify_anonymous",
+            required=action in ("add_relationships", "delete_relationships"),
+        )
     return problems

@@ -55,6 +55,9 @@ def from_envelope(
     if kind == "group":
         data.update(custom.group)
     context = expect_object(raw.get("context"), "context")
+    group_id = _group_id(custom.group.get("group_identify_markers"), context)
+    if kind == "group" and group_id is not None:
+        data["group_id"] = group_id
     msg_id = message_id(raw.get("message_id"), "message_id")
     return Event(
         kind=kind,
@@ -74,7 +77,21 @@ def from_envelope(
             f"{CUSTOM}.external_ids.customerlabs_user_id",
         ),
         message_id=msg_id,
+        group_id=group_id,
     )
+
+
+def _group_id(markers: object, context: dict[str, Any]) -> str | None:
+    """The object a CustomerLabs event names: its ``"igb": true`` value, else
+    ``context.groupId``; anything that is not text or an integer is not an id."""
+    candidates = list(markers.values()) if isinstance(markers, dict) else []
+    candidates.append(context.get("groupId"))
+    for value in candidates:
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
 
 
 def from_queue(raw: list[Any], *, received_at: int, page_view_event: str) -> Event:
@@ -157,6 +174,7 @@ def _split_custom(custom: dict[str, Any]) -> _Custom:
     """Split wrapped ``customProperties`` into data, traits, external ids, markers, group."""
     out = _Custom()
     nested_markers: dict[str, Any] = {}
+    nested_group_markers: dict[str, Any] = {}
     for key, value in custom.items():
         label = f"{CUSTOM}.{key}"
         if key in ("user_traits", "external_ids"):
@@ -168,6 +186,7 @@ def _split_custom(custom: dict[str, Any]) -> _Custom:
             nested_markers.update(_nested_markers(value, label))
         elif key in ("group_traits", "group_external_ids"):
             out.group[key] = expect_object(unwrap(value, field=label), label)
+            nested_group_markers.update(_nested_markers(value, label, flag="igb"))
         elif isinstance(value, dict) and is_flag_set(value.get("ib")):
             out.markers[key] = _marker_value(value, label)
         elif isinstance(value, dict) and is_flag_set(value.get("igb")):
@@ -177,18 +196,21 @@ def _split_custom(custom: dict[str, Any]) -> _Custom:
     # A marker written directly in customProperties wins over one inside user_traits or
     # external_ids.
     out.markers = {**nested_markers, **out.markers}
+    if nested_group_markers:
+        group_markers = out.group.get("group_identify_markers", {})
+        out.group["group_identify_markers"] = {**nested_group_markers, **group_markers}
     return out
 
 
-def _nested_markers(value: object, label: str) -> dict[str, Any]:
-    """Collect identify-by markers written inside ``user_traits`` or ``external_ids``."""
+def _nested_markers(value: object, label: str, flag: str = "ib") -> dict[str, Any]:
+    """Collect markers (``ib``, or ``igb`` for groups) written inside a traits object."""
     inner = value["v"] if is_wrapper(value) else value
     if not isinstance(inner, dict):
         return {}
     return {
         key: _marker_value(item, f"{label}.{key}")
         for key, item in inner.items()
-        if isinstance(item, dict) and is_flag_set(item.get("ib"))
+        if isinstance(item, dict) and is_flag_set(item.get(flag))
     }
 
 

@@ -40,9 +40,6 @@ def from_segment(raw: dict[str, Any], *, received_at: int, page_view_event: str)
         # a company email can never be taken for the person's identifier.
         if top_traits:
             properties["group_traits"] = top_traits
-        group_id = coerce_id(raw.get("groupId"), "groupId")
-        if group_id is not None:
-            properties["group_id"] = group_id
     elif kind == "alias":
         previous_id = coerce_id(raw.get("previousId"), "previousId")
         if previous_id is not None:
@@ -51,6 +48,9 @@ def from_segment(raw: dict[str, Any], *, received_at: int, page_view_event: str)
         page_name = raw.get("name")
         if isinstance(page_name, str) and page_name.strip() and "name" not in properties:
             properties["name"] = page_name
+    group_id = _group_id(kind, raw, context)
+    if kind == "group" and group_id is not None:
+        properties["group_id"] = group_id
     page = expect_object(context.get("page"), "context.page")
     msg_id = message_id(raw.get("messageId"), "messageId")
     return Event(
@@ -65,7 +65,26 @@ def from_segment(raw: dict[str, Any], *, received_at: int, page_view_event: str)
         user_id=coerce_id(raw.get("userId"), "userId"),
         anonymous_id=coerce_id(raw.get("anonymousId"), "anonymousId"),
         message_id=msg_id,
+        group_id=group_id,
     )
+
+
+def _group_id(kind: Kind, raw: dict[str, Any], context: dict[str, Any]) -> str | None:
+    """The object an event names: ``groupId``, else ``context.groupId``.
+
+    Only a group call must spell it right; other calls merely may carry it, so a value of
+    another type there is ignored rather than dead-lettering the event.
+    """
+    if kind == "group":
+        return coerce_id(raw.get("groupId"), "groupId") or coerce_id(
+            context.get("groupId"), "context.groupId"
+        )
+    for value in (raw.get("groupId"), context.get("groupId")):
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
 
 
 def _kind(value: object) -> Kind:

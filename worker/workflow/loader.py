@@ -27,7 +27,16 @@ from worker.workflow.tomlwrite import key as toml_key
 from worker.workflow.tomlwrite import value as toml_value
 
 TOP_KEYS = ("default", "page_view_event", "events")
-EVENT_KEYS = ("enabled", "callback", "require_url", "collect", "trigger_paths", "client")
+EVENT_KEYS = (
+    "enabled",
+    "callback",
+    "require_url",
+    "collect",
+    "trigger_paths",
+    "client",
+    "object_type_id",
+)
+_OBJECT_TYPE = re.compile(r"^[1-9][0-9]*$")
 PATH_KEYS = ("pattern", "match", "action")
 CLIENT_KEYS = ("on", "selector")
 # C0 and C1 control characters and DEL: never part of a real selector, and unsafe to echo.
@@ -93,6 +102,8 @@ def workflow_to_dict(workflow: Workflow) -> dict[str, Any]:
         ]
         if rule.client:
             spec["client"] = [{"on": c.on, "selector": c.selector} for c in rule.client]
+        if rule.object_type_id is not None:
+            spec["object_type_id"] = rule.object_type_id
         events[name] = spec
     return {
         "default": workflow.default,
@@ -178,7 +189,18 @@ class _Builder:
                 f'([[events."{name}".client]]), not {_show(client)}',
             )
         clients = tuple(self.client_definition(label, where, i, c) for i, c in enumerate(client))
-        return EventRule(enabled, callback, require_url, rules, collect, clients)
+        object_type_id = spec.get("object_type_id")
+        if object_type_id is not None and (
+            not isinstance(object_type_id, str) or not _OBJECT_TYPE.match(object_type_id)
+        ):
+            raise self.fail(
+                (*where, "object_type_id"),
+                f'{label}: object_type_id must be a whole number from 1 in quotes ("1"), '
+                f"not {_show(object_type_id)}",
+            )
+        return EventRule(
+            enabled, callback, require_url, rules, collect, clients, object_type_id=object_type_id
+        )
 
     def client_definition(
         self, event_label: str, event_where: Where, index: int, spec: Any
@@ -288,6 +310,8 @@ def dump_workflow(workflow: Workflow) -> str:
             out.append("require_url = true")
         if rule.collect != "any":
             out.append(f"collect = {toml_value(rule.collect)}")
+        if rule.object_type_id is not None:
+            out.append(f"object_type_id = {toml_value(rule.object_type_id)}")
         for path in rule.trigger_paths:
             out += [
                 "",

@@ -64,7 +64,9 @@ class EventRule:
 
     ``collect`` says which kind of source may send it ("any", "server" or "client"), the
     seed's per-event server-side / client-side choice; ``client`` lists its no-code
-    browser definitions.
+    browser definitions. ``object_type_id`` files a group call's object (and the object
+    of ``Object Deleted`` / ``Relationship Deleted``) under this type when the event does
+    not say; None means Customer.io's first type, "1".
     """
 
     enabled: bool = True
@@ -73,6 +75,7 @@ class EventRule:
     trigger_paths: tuple[TriggerPath, ...] = ()
     collect: Collect = "any"
     client: tuple[ClientDefinition, ...] = ()
+    object_type_id: str | None = None
     # Split once by action so that deciding an event does no filtering.
     fire_rules: tuple[TriggerPath, ...] = field(default=(), init=False, repr=False, compare=False)
     dont_fire_rules: tuple[TriggerPath, ...] = field(

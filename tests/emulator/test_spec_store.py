@@ -1,0 +1,143 @@
+"""The emulator models objects, relationships, merges, devices, suppression and deletion
+the way Customer.io documents them, over real HTTP, and its requests pass the contract."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from worker.emulator import EmulatorClient
+
+from .helpers import Track, person_op
+
+CONTRACT_CHECK = Path(__file__).resolve().parents[3] / "shared" / "tools" / "cio-contract-check"
+ACME = {"object_type_id": "1", "object_id": "acme"}
+
+
+def object_op(action: str, ids: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    return {"type": "object", "identifiers": ids or ACME, "action": action, **fields}
+
+
+def contract_ok(control: EmulatorClient, tmp_path: Path) -> None:
+    """Every recorded request conforms to Customer.io's published spec."""
+    path = tmp_path / "requests.jsonl"
+    path.write_text(control.requests_jsonl())
+    result = subprocess.run(
+        [sys.executable, str(CONTRACT_CHECK), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def the_object(control: EmulatorClient) -> dict[str, Any]:
+    [obj] = control.objects()
+    return obj
+
+
+def test_object_identify_creates_it_with_a_related_person(
+    track: Track, control: EmulatorClient, tmp_path: Path
+) -> None:
+    """Attributes are stored, the person is created and related with its attributes."""
+    response = track.batch(
+        object_op(
+            "identify",
+            attributes={"name": "Acme", "plan": "pro"},
+            cio_relationships=[
+                {"identifiers": {"id": "42"}, "relationship_attributes": {"role": "admin"}}
+            ],
+        )
+    )
+    assert response.status_code == 200, response.text
+    obj = the_object(control)
+    assert (obj["object_type_id"], obj["object_id"]) == ("1", "acme")
+    assert obj["attributes"] == {"name": "Acme", "plan": "pro"}
+    [rel] = obj["relationships"]
+    assert (rel["id"], rel["relationship_attributes"]) == ("42", {"role": "admin"})
+    contract_ok(control, tmp_path)
+
+
+def test_null_or_empty_removes_object_and_relationship_attributes(
+    track: Track, control: EmulatorClient
+) -> None:
+    rel = {"identifiers": {"id": "42"}, "relationship_attributes": {"role": "admin", "x": 1}}
+    track.batch(object_op("identify", attributes={"a": 1, "b": 2}, cio_relationships=[rel]))
+    rel = {"identifiers": {"id": "42"}, "relationship_attributes": {"role": None, "x": ""}}
+    track.batch(object_op("identify", attributes={"a": None, "b": ""}, cio_relationships=[rel]))
+    obj = the_object(control)
+    assert obj["attributes"] == {}
+    assert obj["relationships"][0]["relationship_attributes"] == {}
+
+
+def test_anonymous_relationship_carries_over_on_identify(
+    track: Track, control: EmulatorClient, tmp_path: Path
+) -> None:
+    """identify_anonymous relates an anonymous id; identifying the person with it moves
+    the relationship to the person."""
+    rel = {"identifiers": {"anonymous_id": "anon-1"}, "relationship_attributes": {"r": "x"}}
+    assert track.batch(object_op("identify_anonymous", cio_relationships=[rel])).status_code == 200
+    obj = the_object(control)
+    assert obj["anonymous_relationships"] == [
+        {"anonymous_id": "anon-1", "relationship_attributes": {"r": "x"}}
+    ]
+    track.batch(person_op("identify", {"id": "42"}, attributes={"anonymous_id": "anon-1"}))
+    obj = the_object(control)
+    assert obj["anonymous_relationships"] == []
+    assert [(r["id"], r["relationship_attributes"]) for r in obj["relationships"]] == [
+        ("42", {"r": "x"})
+    ]
+    contract_ok(control, tmp_path)
+
+
+def test_delete_relationships_and_delete_object(
+    track: Track, control: EmulatorClient, tmp_path: Path
+) -> None:
+    people = [{"identifiers": {"id": "42"}}, {"identifiers": {"email": "a@b.example"}}]
+    track.batch(object_op("identify", cio_relationships=people))
+    track.batch(object_op("delete_relationships", cio_relationships=[people[0]]))
+    assert [r["email"] for r in the_object(control)["relationships"]] == ["a@b.example"]
+    track.batch(object_op("delete"))
+    assert control.objects() == []
+    assert len(control.people()) == 2  # people stay; only the object and its links go
+    contract_ok(control, tmp_path)
+
+
+def test_deleting_a_person_removes_their_relationships(
+    track: Track, control: EmulatorClient
+) -> None:
+    track.batch(object_op("identify", cio_relationships=[{"identifiers": {"id": "42"}}]))
+    track.batch(person_op("delete", {"id": "42"}))
+    assert the_object(control)["relationships"] == []
+
+
+def test_suppressed_person_cannot_be_related(track: Track, control: EmulatorClient) -> None:
+    """A suppressed identifier is not re-added by a relationship."""
+    track.batch(person_op("identify", {"id": "42"}, attributes={"a": 1}))
+    track.batch(person_op("suppress", {"id": "42"}))
+    track.batch(object_op("identify", cio_relationships=[{"identifiers": {"id": "42"}}]))
+    assert the_object(control)["relationships"] == []
+    assert control.people() == []
+
+
+def test_invalid_object_operations_are_listed(track: Track) -> None:
+    bad = [
+        object_op("identify", {"object_type_id": "one", "object_id": "acme"}),
+        object_op("identify", {"object_type_id": "1", "object_id": ""}),
+        object_op("delete_relationships"),
+        object_op("identify_anonymous", cio_relationships=[{"identifiers": {"id": "1"}}]),
+        object_op("merge"),
+    ]
+    response = track.batch(*bad)
+    assert response.status_code == 207
+    fields = [(e["batch_index"], e["field"]) for e in response.json()["errors"]]
+    assert fields == [
+        (0, "identifiers.object_type_id"),
+        (1, "identifiers.object_id"),
+        (2, "cio_relationships"),
+        (3, "cio_relationships[0].identifiers"),
+        (4, "action"),
+    ]

@@ -1,0 +1,224 @@
+"""The rest of the Segment spec through preparation: the operations each call becomes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from worker.inbox import Entry
+from worker.prepare import Policy, Prepared, parse_entries, route
+from worker.workflow.loader import parse_workflow
+from worker.workflow.model import Workflow
+
+WORKFLOW = parse_workflow(
+    """\
+default = "on"
+
+[events."Create group"]
+enabled = true
+
+[events."Object Deleted"]
+object_type_id = "3"
+"""
+)
+BY_USER_ID = Policy(identify_by="user_id")
+BY_EMAIL = Policy()
+TS = "2026-03-02T10:00:00Z"
+TS_S = 1772445600
+
+
+def _entry(n: int, raw: Any) -> Entry:
+    return Entry(id=f"{1_772_445_600_000 + n}-0", fields={b"event": json.dumps(raw).encode()})
+
+
+def prepare(
+    *raws: Any,
+    policy: Policy = BY_USER_ID,
+    workflow: Workflow = WORKFLOW,
+    remembered: dict[tuple[str, str], str] | None = None,
+) -> Prepared:
+    parsed, dead = parse_entries([_entry(i, r) for i, r in enumerate(raws)], workflow, policy)
+    assert dead == []
+    return route(parsed, workflow, remembered or {}, policy)
+
+
+def ops(*raws: Any, **kw: Any) -> list[dict[str, Any]]:
+    """The operations prepared for ``raws``; every one of them must be ready."""
+    prepared = prepare(*raws, **kw)
+    assert prepared.outcomes == [], [(o.status, o.reason, o.detail) for o in prepared.outcomes]
+    return [orjson.loads(r.operation.encoded) for r in prepared.ready]
+
+
+def outcome(*raws: Any, **kw: Any) -> tuple[str, str | None, str]:
+    prepared = prepare(*raws, **kw)
+    assert prepared.ready == []
+    [o] = prepared.outcomes
+    return o.status, o.reason, o.detail
+
+
+def group(**kw: Any) -> dict[str, Any]:
+    return {"type": "group", "groupId": "acme", "timestamp": TS, **kw}
+
+
+# -- objects from group calls --------------------------------------------------------
+
+
+def test_group_identifies_the_object_related_to_the_person() -> None:
+    """Traits become object attributes; the person is related with relationship attributes
+    whose ISO dates are Unix seconds."""
+    raw = group(
+        userId="u-42",
+        traits={
+            "name": "Acme Corp",
+            "plan": "enterprise",
+            "object_type_id": "2",
+            "relationshipAttributes": {"role": "admin", "joined": "2026-03-01T00:00:00Z"},
+        },
+    )
+    assert ops(raw) == [
+        {
+            "type": "object",
+            "identifiers": {"object_type_id": "2", "object_id": "acme"},
+            "action": "identify",
+            "attributes": {"name": "Acme Corp", "plan": "enterprise"},
+            "cio_relationships": [
+                {
+                    "identifiers": {"id": "u-42"},
+                    "relationship_attributes": {"role": "admin", "joined": 1772323200},
+                }
+            ],
+        }
+    ]
+
+
+def test_group_object_type_from_objectTypeId_then_workflow_then_1() -> None:
+    """objectTypeId is read too; without any, the workflow's type, else "1"."""
+    wf = parse_workflow('default = "on"\n[events."Create group"]\nobject_type_id = "5"\n')
+    [op] = ops(group(userId="u", traits={"objectTypeId": 4}))
+    assert op["identifiers"]["object_type_id"] == "4"
+    [op] = ops(group(userId="u"), workflow=wf)
+    assert op["identifiers"]["object_type_id"] == "5"
+    [op] = ops(group(userId="u"))
+    assert op["identifiers"]["object_type_id"] == "1"
+
+
+def test_anonymous_group_relates_the_anonymous_id() -> None:
+    """An anonymous visitor's group call is identify_anonymous, not dropped."""
+    [op] = ops(group(anonymousId="anon-1", traits={"name": "Acme"}), policy=BY_EMAIL)
+    assert op["action"] == "identify_anonymous"
+    assert op["cio_relationships"] == [{"identifiers": {"anonymous_id": "anon-1"}}]
+    assert op["attributes"] == {"name": "Acme"}
+
+
+def test_group_relates_the_remembered_email() -> None:
+    """Identifying by email, the person is the email remembered for the user id."""
+    [op] = ops(group(userId="u-42"), remembered={("user", "u-42"): "ada@example.com"})
+    # user_id policy: the user id itself is the identifier
+    assert op["cio_relationships"] == [{"identifiers": {"id": "u-42"}}]
+    [op] = ops(
+        group(userId="u-42"), policy=BY_EMAIL, remembered={("user", "u-42"): "ada@example.com"}
+    )
+    assert op["cio_relationships"] == [{"identifiers": {"email": "ada@example.com"}}]
+
+
+def test_group_without_anyone_identifies_the_object_alone() -> None:
+    [op] = ops(group(traits={"name": "Acme"}))
+    assert "cio_relationships" not in op and op["action"] == "identify"
+
+
+def test_group_without_group_id_is_dead() -> None:
+    raw = {"type": "group", "userId": "u", "timestamp": TS}
+    status, reason, _ = outcome(raw)
+    assert (status, reason) == ("dead", "invalid_event")
+
+
+def test_bad_object_type_is_dead() -> None:
+    status, reason, detail = outcome(group(userId="u", traits={"object_type_id": "accounts"}))
+    assert (status, reason) == ("dead", "invalid_event") and "object_type_id" in detail
+
+
+def test_customerlabs_group_traits_and_igb_id() -> None:
+    """A CustomerLabs group: group_traits are the attributes, the igb value the id."""
+    raw = {
+        "method": "group",
+        "timestamp": TS,
+        "properties": {
+            "customProperties": {
+                "group_traits": {
+                    "t": "Object",
+                    "v": {
+                        "name": {"t": "string", "v": "Acme"},
+                        "seats": {"t": "number", "v": "50"},
+                    },
+                },
+                "identify_by_company": {"t": "string", "v": "acme.test", "igb": True},
+                "identify_by_email": {"t": "string", "v": "ada@example.com", "ib": True},
+            }
+        },
+    }
+    [op] = ops(raw, policy=BY_EMAIL)
+    assert op["identifiers"] == {"object_type_id": "1", "object_id": "acme.test"}
+    assert op["attributes"] == {"name": "Acme", "seats": 50}
+    assert op["cio_relationships"] == [{"identifiers": {"email": "ada@example.com"}}]
+
+
+def test_group_toggled_off_is_skipped() -> None:
+    wf = parse_workflow('default = "on"\n[events."Create group"]\nenabled = false\n')
+    status, reason, _ = outcome(group(userId="u"), workflow=wf)
+    assert (status, reason) == ("skipped", "toggle_off")
+
+
+# -- Object Deleted / Relationship Deleted -------------------------------------------
+
+
+def test_object_deleted_deletes_the_object() -> None:
+    """groupId (or context.groupId) names it; the workflow's type applies when the event
+    names none, properties.object_type_id wins."""
+    raw = {"type": "track", "event": "Object Deleted", "userId": "u", "groupId": "acme"}
+    assert ops(raw) == [
+        {
+            "type": "object",
+            "identifiers": {"object_type_id": "3", "object_id": "acme"},
+            "action": "delete",
+        }
+    ]
+    raw = {
+        "type": "track",
+        "event": "Object Deleted",
+        "context": {"groupId": "acme"},
+        "properties": {"object_type_id": "2"},
+    }
+    [op] = ops(raw)
+    assert op["identifiers"] == {"object_type_id": "2", "object_id": "acme"}
+
+
+def test_relationship_deleted_names_the_person() -> None:
+    raw = {
+        "type": "track",
+        "event": "Relationship Deleted",
+        "userId": "u-42",
+        "context": {"groupId": "acme"},
+    }
+    assert ops(raw) == [
+        {
+            "type": "object",
+            "identifiers": {"object_type_id": "1", "object_id": "acme"},
+            "action": "delete_relationships",
+            "cio_relationships": [{"identifiers": {"id": "u-42"}}],
+        }
+    ]
+
+
+def test_relationship_deleted_without_a_person_is_dead() -> None:
+    raw = {"type": "track", "event": "Relationship Deleted", "anonymousId": "a", "groupId": "g"}
+    status, reason, _ = outcome(raw)
+    assert (status, reason) == ("dead", "missing_identifier")
+
+
+@pytest.mark.parametrize("name", ["Object Deleted", "Relationship Deleted"])
+def test_spec_events_without_group_id_are_dead(name: str) -> None:
+    status, reason, _ = outcome({"type": "track", "event": name, "userId": "u"})
+    assert (status, reason) == ("dead", "invalid_event")

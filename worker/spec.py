@@ -1,0 +1,197 @@
+"""The rest of the Segment spec as Customer.io models it: objects and relationships.
+
+Pure functions, like ``mapping``: which Customer.io operation a group call or a named
+spec event becomes, and that operation, checked against Customer.io's limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from worker import cio_limits as lim
+from worker.errors import InvalidEvent, RejectedEvent
+from worker.events import Event
+from worker.identity import resolve
+from worker.mapping import Operation, _check_attributes, _checked, encode, identifiers_for
+from worker.normalize.timestamps import parse_timestamp
+
+OBJECT_DELETED = "Object Deleted"
+RELATIONSHIP_DELETED = "Relationship Deleted"
+DEFAULT_OBJECT_TYPE = "1"
+# Group traits that say how to file the object rather than describe it.
+OBJECT_TYPE_KEYS = ("object_type_id", "objectTypeId")
+RELATIONSHIP_KEY = "relationshipAttributes"
+NOT_ATTRIBUTES = frozenset((*OBJECT_TYPE_KEYS, RELATIONSHIP_KEY))
+
+# Track event names with a Customer.io operation of their own (Segment's spec names).
+NAMED_ACTIONS = {
+    OBJECT_DELETED: "object_delete",
+    RELATIONSHIP_DELETED: "relationship_delete",
+}
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_OBJECT_TYPE = re.compile(r"^[1-9][0-9]*$")
+_ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
+
+MemoryKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Person:
+    """A person named in an operation: the v2 identifiers and the text shown in activity."""
+
+    identifiers: dict[str, str]
+    shown: str
+
+
+def spec_action(event: Event) -> str | None:
+    """The special operation an event becomes, or None for an ordinary person operation."""
+    if event.kind == "group":
+        return "object_identify"
+    if event.kind != "track":
+        return None
+    return NAMED_ACTIONS.get(event.name)
+
+
+def by_form(value: str) -> dict[str, str]:
+    """Identifiers for a raw user id: email-shaped → email, ``cio_…`` → cio_id, else id."""
+    if value.startswith("cio_"):
+        return {"cio_id": value[4:]}
+    if _EMAIL.match(value):
+        return {"email": value}
+    if len(value.encode("utf-8")) > lim.PERSON_ID_MAX_BYTES:
+        raise RejectedEvent(
+            "limit_exceeded",
+            f"person id is {len(value.encode())} bytes; Customer.io allows "
+            f"{lim.PERSON_ID_MAX_BYTES}",
+        )
+    return {"id": value}
+
+
+def person_of(event: Event, identify_by: str, known: Mapping[MemoryKey, str]) -> Person | None:
+    """Who the event is about: its identifier (found or remembered), else its user id."""
+    identity = resolve(event, identify_by, known)
+    if identity is not None and not identity.anonymous:
+        return Person(identifiers_for(identity.value, identify_by), identity.value)
+    if event.user_id:
+        return Person(by_form(event.user_id), event.user_id)
+    return None
+
+
+def object_type(value: object, fallback: str) -> str:
+    """A string integer from "1": the event's own type, else the workflow's or "1"."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return fallback
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    if isinstance(value, bool) or not _OBJECT_TYPE.match(text):
+        raise RejectedEvent(
+            "invalid_event", f"object_type_id must be a whole number from 1, not {value!r:.40}"
+        )
+    return text
+
+
+def _object_identifiers(event: Event, type_id: str) -> dict[str, str]:
+    if not event.group_id:
+        raise RejectedEvent("invalid_event", f"{event.name} has no groupId to name the object by")
+    if len(event.group_id.encode("utf-8")) > lim.PERSON_ID_MAX_BYTES:
+        raise RejectedEvent(
+            "limit_exceeded",
+            f"object id is {len(event.group_id.encode())} bytes; Customer.io allows "
+            f"{lim.PERSON_ID_MAX_BYTES}",
+        )
+    return {"object_type_id": type_id, "object_id": event.group_id}
+
+
+def iso_seconds(text: str) -> int:
+    """Unix seconds of an ISO-8601 date or date-time (UTC when it names no offset)."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def relationship_attributes(value: object) -> dict[str, Any]:
+    """``traits.relationshipAttributes`` with ISO-8601 dates as Unix seconds."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RejectedEvent("invalid_event", "relationshipAttributes must be an object")
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        if isinstance(item, str) and _ISO_DATE.match(item.strip()):
+            with contextlib.suppress(ValueError):  # not a real date: keep the text
+                item = iso_seconds(item)
+        out[name] = item
+    return out
+
+
+def object_identify(
+    event: Event, person: Person | None, anonymous_id: str | None, default_type: str
+) -> Operation:
+    """A group call: the object with its attributes, related to the person (or anonymous id)."""
+    traits = event.properties.get("group_traits")
+    traits = traits if isinstance(traits, dict) else {}
+    type_id = object_type(traits.get("object_type_id", traits.get("objectTypeId")), default_type)
+    attributes = {k: v for k, v in traits.items() if k not in NOT_ATTRIBUTES}
+    for key in ("created_at", "createdAt"):
+        if isinstance(attributes.get(key), str):
+            try:
+                attributes["created_at"] = parse_timestamp(
+                    attributes.pop(key), received_at=event.timestamp, field=key
+                )
+            except InvalidEvent as exc:
+                raise RejectedEvent("invalid_event", exc.detail) from None
+    _check_attributes(attributes)
+    op: dict[str, Any] = {
+        "type": "object",
+        "identifiers": _object_identifiers(event, type_id),
+        "action": "identify",
+        "attributes": attributes,
+    }
+    related = relationship_attributes(traits.get(RELATIONSHIP_KEY))
+    if person is not None:
+        op["cio_relationships"] = [_relationship(person.identifiers, related)]
+    elif anonymous_id:
+        op["action"] = "identify_anonymous"
+        op["cio_relationships"] = [_relationship({"anonymous_id": anonymous_id}, related)]
+    return _checked(Operation("batch", encode(op), None), lim.BATCH_OPERATION_MAX_BYTES)
+
+
+def _relationship(identifiers: dict[str, str], attributes: dict[str, Any]) -> dict[str, Any]:
+    item: dict[str, Any] = {"identifiers": identifiers}
+    if attributes:
+        item["relationship_attributes"] = attributes
+    return item
+
+
+def _event_object_type(event: Event, default_type: str) -> str:
+    props = event.properties
+    return object_type(props.get("object_type_id", props.get("objectTypeId")), default_type)
+
+
+def object_delete(event: Event, default_type: str) -> Operation:
+    """``Object Deleted``: delete the object named by groupId (its relationships go too)."""
+    op = {
+        "type": "object",
+        "identifiers": _object_identifiers(event, _event_object_type(event, default_type)),
+        "action": "delete",
+    }
+    return Operation("batch", encode(op), None)
+
+
+def relationship_delete(event: Event, person: Person, default_type: str) -> Operation:
+    """``Relationship Deleted``: the person no longer belongs to the object."""
+    op = {
+        "type": "object",
+        "identifiers": _object_identifiers(event, _event_object_type(event, default_type)),
+        "action": "delete_relationships",
+        "cio_relationships": [{"identifiers": person.identifiers}],
+    }
+    return Operation("batch", encode(op), None)
