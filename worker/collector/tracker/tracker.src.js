@@ -139,10 +139,9 @@
 
   function uuid() {
     var c = w.crypto;
-    if (c && c.randomUUID) return c.randomUUID();
-    var b = new Uint8Array(16);
-    if (c && c.getRandomValues) c.getRandomValues(b);
-    else for (var i = 0; i < 16; i++) b[i] = Math.random() * 256;
+    if (c.randomUUID) return c.randomUUID();
+    // randomUUID needs a secure context (https); getRandomValues works on plain http too.
+    var b = c.getRandomValues(new Uint8Array(16));
     b[6] = (b[6] & 15) | 64;
     b[8] = (b[8] & 63) | 128;
     var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
@@ -253,8 +252,14 @@
     if (!allowedByPaths(name, urlOf(ev))) return;
     ev = runCallbacks(name, ev);
     if (!ev) return;
-    if (bytes(JSON.stringify(ev)) > EVENT_BYTES) {
-      con.warn('cio: dropped "' + name + '": over 32 KB');
+    var size;
+    try {
+      size = bytes(JSON.stringify(ev));
+    } catch (err) {
+      size = Infinity; // not JSON (a cycle): it could never be sent
+    }
+    if (size > EVENT_BYTES) {
+      con.warn('cio: dropped "' + name + '": over 32 KB or not JSON');
       return;
     }
     outbox.push(ev);
@@ -393,9 +398,13 @@
       if (res.status === 429 || res.status >= 500) {
         return (parseFloat(res.headers.get('Retry-After')) || 0) * 1000 || 1;
       }
+      // Refused for good. The collector names a bad item's index ("event 3: ..."): drop only
+      // that one and send the rest again; otherwise the whole batch goes.
       return res.text().then(function (why) {
-        con.warn('cio: ' + res.status + ', dropped ' + batch.length + ' events: ' + why);
-        forget(batch);
+        var m = /"message":"event (\d+)/.exec(why);
+        var bad = m ? batch.slice(+m[1], +m[1] + 1) : batch;
+        con.warn('cio: ' + res.status + ', dropped ' + (bad.length || batch.length) + ' events: ' + why);
+        forget(bad.length ? bad : batch);
         return 0;
       });
     }, function () {
@@ -514,6 +523,7 @@
       emit(segment('page', fields));
     },
     track: function (name, props) {
+      if (!name) return con.warn('cio: track needs an event name');
       emit(segment('track', { event: String(name), properties: isObject(props) ? props : {} }));
     },
     identify: function (idOrTraits, traits) {
