@@ -99,6 +99,31 @@ def test_batches_keep_to_the_collector_limits(site: Site, context: BrowserContex
     assert any("warning" in line and "Too large" in line for line in console), console
 
 
+def test_an_event_the_collector_refuses_costs_only_itself(
+    site: Site, context: BrowserContext
+) -> None:
+    # Plain http sites have no crypto.randomUUID (secure contexts only): ids still are UUIDs.
+    no_random_uuid = "delete Crypto.prototype.randomUUID;"
+    console: list[str] = []
+    page = open_page(context, site.pages.url("/shop.html?auto=0"), no_random_uuid, console)
+    page.evaluate(
+        """() => {
+        cio.on("Broken", function (ev) { delete ev.anonymousId; return ev; });
+        cio.track("Before", {});
+        cio.track("Broken", {});
+        cio.track("", {});
+        cio.track("After", {});
+    }"""
+    )
+    flush(page)
+    anon = anonymous_id(page)
+    assert UUID.match(anon)
+    entries = site.inbox.wait_for(anon, lambda es: "After" in names(es), "the event after")
+    assert names(entries) == ["Before", "After"]
+    assert all(UUID.match(e.event["messageId"]) for e in entries)
+    assert any("warning" in line and "400" in line for line in console), console
+
+
 def test_cl_calls_queued_before_load_are_replayed_in_order(
     site: Site, context: BrowserContext
 ) -> None:
