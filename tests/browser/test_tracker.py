@@ -365,6 +365,27 @@ def test_trigger_paths_suppress_events_in_the_browser(site: Site, context: Brows
     assert len([e for e in entries if e.event.get("type") == "page"]) == 3
 
 
+HANG_CONFIG_FETCH = """
+const realFetch = window.fetch;
+window.fetch = function (url, options) {
+  if (String(url).includes("/v1/config")) return new Promise(() => {});
+  return realFetch.apply(this, arguments);
+};
+"""
+
+
+def test_events_wait_for_the_config_only_briefly(site: Site, context: BrowserContext) -> None:
+    # /v1/config never answers: the events queued meanwhile are sent after the short wait,
+    # trigger paths unapplied, and the relay decides.
+    page = open_page(context, site.pages.url("/checkout/shop.html?auto=0"), HANG_CONFIG_FETCH)
+    page.evaluate('cio.track("Added to cart", {via: "code"})')
+    assert page.evaluate("cio.ready") is False
+    flush(page)
+    anon = anonymous_id(page)
+    entries = site.inbox.wait_for(anon, lambda es: len(es) >= 1, "the event sent without config")
+    assert names(entries) == ["Added to cart"]
+
+
 def test_one_anonymous_id_across_page_loads_and_between_cio_and_cl(
     site: Site, context: BrowserContext
 ) -> None:
