@@ -198,3 +198,11 @@ def test_parse_time_reads_iso_and_unix() -> None:
     assert payload.parse_time(NOW.timestamp() * 1000) == NOW
     assert payload.parse_time(True) is None and payload.parse_time("x") is None
     assert payload.parse_time(float("inf")) is None
+
+
+def test_gzip_members_are_all_read_and_trailing_junk_refused() -> None:
+    """Two gzip members are one body (as gunzip reads them); bytes after the last are 400."""
+    two = gzip.compress(b'{"a":') + gzip.compress(b"1}")
+    assert payload.decode_body(two, "gzip", 100) == b'{"a":1}'
+    error = refused(payload.decode_body, gzip.compress(b"{}") + b"junk", "gzip", 100)
+    assert (error.status, error.code) == (400, "invalid_encoding")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 import uvicorn
@@ -52,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
         )
     sys.stderr.write(f"cio-relay: collecting on http://{host}:{port} with {workers} processes\n")
     sys.stderr.flush()
+    # uvicorn re-raises the SIGTERM it handled once it has stopped gracefully, which would
+    # end a single-process server "killed by SIGTERM"; a no-op handler makes that exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
-        "worker.collector.app:create_app",
+        "worker.cli.collect_cmd:app_factory",
         factory=True,
         host=host,
         port=port,
@@ -68,3 +72,13 @@ def run(args: argparse.Namespace) -> int:
         backlog=2048,
     )
     return 0
+
+
+def app_factory() -> object:
+    """The ASGI app for one server process, its logging set up as the settings say (each
+    worker process is spawned afresh and inherits none of the parent's setup)."""
+    from worker.collector.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

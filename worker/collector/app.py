@@ -183,9 +183,11 @@ class Collector:
     async def _check_backlog(self) -> None:
         limit = self.settings.collect_max_lag
         writer = self.writer
-        if writer.backlog <= limit:
+        stale = time.monotonic() - writer.backlog_read_at > BACKLOG_FRESH_S
+        if writer.backlog <= limit and not stale:
             return
-        if time.monotonic() - writer.backlog_read_at > BACKLOG_FRESH_S:
+        if stale:
+            writer.backlog_read_at = time.monotonic()  # one re-read at a time, not a stampede
             try:
                 if await writer.read_backlog() <= limit:
                     return

@@ -58,18 +58,26 @@ def decode_body(raw: bytes, content_encoding: str | None, max_bytes: int) -> byt
             f"Content-Encoding {encoding[:20]!r} is not supported; use gzip",
         )
     wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(raw, max_bytes + 1)
-    except zlib.error:
-        raise Refused(400, "invalid_encoding", "the body is not valid gzip") from None
-    if len(out) > max_bytes or inflater.unconsumed_tail:
-        raise Refused(
-            413, "request_too_large", f"the request inflates past {max_bytes} bytes (the limit)"
-        )
-    if not inflater.eof:
-        raise Refused(400, "invalid_encoding", "the gzip body is truncated")
-    return out
+    out = bytearray()
+    data = raw
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out += inflater.decompress(data, max_bytes + 1 - len(out))
+        except zlib.error:
+            raise Refused(400, "invalid_encoding", "the body is not valid gzip") from None
+        if len(out) > max_bytes or inflater.unconsumed_tail:
+            raise Refused(
+                413, "request_too_large", f"the request inflates past {max_bytes} bytes (the limit)"
+            )
+        if not inflater.eof:
+            raise Refused(400, "invalid_encoding", "the gzip body is truncated")
+        data = inflater.unused_data
+        if not data:
+            break
+        if encoding == "deflate" or data[:2] != b"\x1f\x8b":
+            raise Refused(400, "invalid_encoding", "the body has data after its gzip stream")
+    return bytes(out)
 
 
 def parse_body(data: bytes) -> Any:

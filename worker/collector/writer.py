@@ -114,6 +114,10 @@ class InboxWriter:
 
 def _describe(exc: BaseException) -> str:
     """Why Redis refused, in words safe to show a sender (no event content, no secrets)."""
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return "Redis refused the write (OOM: out of memory under maxmemory)"
+    if isinstance(exc, redis.exceptions.ReadOnlyError):
+        return "Redis refused the write (READONLY: a replica, not the primary)"
     text = str(exc).split("\n", 1)[0]
     for cause in ("OOM", "MISCONF", "READONLY", "NOREPLICAS", "LOADING"):
         if cause in text:
