@@ -14,7 +14,7 @@ import sys
 
 import uvicorn
 
-from worker.collector.sources import load_sources
+from worker.collector.sources import Sources, load_sources
 from worker.logging import configure_logging
 from worker.settings import load_settings
 
@@ -42,8 +42,8 @@ def default_workers() -> int:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
     sources = load_sources(settings.sources_file)  # a bad file stops us here, with its reason
+    configure_logging(settings.log_level, settings.log_format, server_keys(sources))
     host = args.host or settings.collect_address
     port = args.port or settings.collect_port
     workers = args.workers or settings.collect_workers or default_workers()
@@ -80,5 +80,11 @@ def app_factory() -> object:
     from worker.collector.app import create_app
 
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    sources = load_sources(settings.sources_file)
+    configure_logging(settings.log_level, settings.log_format, server_keys(sources))
+    return create_app(settings, sources=sources)
+
+
+def server_keys(sources: Sources) -> list[str]:
+    """The write keys that are secrets, for the log redaction safety net."""
+    return [s.write_key for s in sources.sources if s.kind == "server"]
