@@ -13,6 +13,7 @@ PATH_BLOCKED = "path_blocked"
 SOURCE_FILTERED = "source_filtered"  # the event's `collect` refuses this kind of source
 CALLBACK_DROPPED = "callback_dropped"
 UNSUPPORTED = "unsupported"
+SAME_PERSON = "same_person"  # an alias whose two ids already name one person
 
 # Dead-letter reasons raised by the relay itself (parse errors carry their own codes)
 MISSING_IDENTIFIER = "missing_identifier"

@@ -20,6 +20,7 @@ from worker.outcomes import (
     CALLBACK_DROPPED,
     CALLBACK_ERROR,
     MISSING_IDENTIFIER,
+    SAME_PERSON,
     SOURCE_FILTERED,
     TOO_LARGE,
     UNPROCESSABLE,
@@ -32,8 +33,8 @@ from worker.workflow.model import Workflow
 from worker.workflow.rules import decide
 
 MemoryKey = tuple[str, str]
-# Segment calls the relay does not send yet: accounted for, not sent.
-UNSUPPORTED_KINDS = ("alias",)
+# Segment calls the relay does not send: accounted for, not sent (none left today).
+UNSUPPORTED_KINDS: tuple[str, ...] = ()
 CallbackRunner = Callable[[Event, str], Event | None]
 
 
@@ -150,6 +151,8 @@ def needed_memories(parsed: Sequence[Parsed]) -> list[MemoryKey]:
     for p in parsed:
         for key in memory_keys(p.event):
             seen[key] = None
+        for key in spec.previous_keys(p.event):
+            seen[key] = None
     return list(seen)
 
 
@@ -240,7 +243,8 @@ def _route_one(
         try:
             return None, _spec_ready(p, event, action, workflow, known, policy)
         except RejectedEvent as exc:
-            return settled("dead", exc.reason, exc.detail)
+            status: Status = "skipped" if exc.reason == SAME_PERSON else "dead"
+            return settled(status, exc.reason, exc.detail)
     identity = resolve(event, policy.identify_by, known)
     if identity is None or (identity.anonymous and policy.unidentified == "dead_letter"):
         return settled(
@@ -282,8 +286,8 @@ def _spec_ready(
                 f"no {policy.identify_by} on the group call or remembered for its ids",
             )
         op = spec.object_identify(event, person, anonymous, object_type)
-        shown = person.shown if person else anonymous or f"object {event.group_id}"
-        return Ready(p.entry, event, p.event_id, Identity(shown, anonymous=person is None), op)
+        label = person.shown if person else anonymous or f"object {event.group_id}"
+        return Ready(p.entry, event, p.event_id, Identity(label, anonymous=person is None), op)
     if action == "object_delete":
         op = spec.object_delete(event, object_type)
         return Ready(p.entry, event, p.event_id, Identity(f"object {event.group_id}", False), op)
@@ -291,9 +295,17 @@ def _spec_ready(
         raise RejectedEvent(
             MISSING_IDENTIFIER, f"no {policy.identify_by} on the event or remembered for its ids"
         )
+    who = Identity(person.shown, anonymous=False)
     if action == "relationship_delete":
-        op = spec.relationship_delete(event, person, object_type)
-        return Ready(p.entry, event, p.event_id, Identity(person.shown, False), op)
+        return Ready(
+            p.entry, event, p.event_id, who, spec.relationship_delete(event, person, object_type)
+        )
+    if action == "merge":
+        secondary = spec.merged_away(event, policy.identify_by, known)
+        if secondary.identifiers == person.identifiers:
+            raise RejectedEvent(SAME_PERSON, f"{person.shown} is already that person")
+        learned = spec.merge_memories(event, person, known)
+        return Ready(p.entry, event, p.event_id, who, spec.merge(person, secondary), learned)
     raise ValueError(f"no mapping for {action}")
 
 

@@ -1,4 +1,4 @@
-"""The rest of the Segment spec as Customer.io models it: objects and relationships.
+"""The rest of the Segment spec as Customer.io models it: objects, relationships, merges.
 
 Pure functions, like ``mapping``: which Customer.io operation a group call or a named
 spec event becomes, and that operation, checked against Customer.io's limits.
@@ -49,12 +49,16 @@ class Person:
 
     identifiers: dict[str, str]
     shown: str
+    # The identifier as identity memory holds it; None when only a raw user id named them.
+    remembered: str | None = None
 
 
 def spec_action(event: Event) -> str | None:
     """The special operation an event becomes, or None for an ordinary person operation."""
     if event.kind == "group":
         return "object_identify"
+    if event.kind == "alias":
+        return "merge"
     if event.kind != "track":
         return None
     return NAMED_ACTIONS.get(event.name)
@@ -79,10 +83,60 @@ def person_of(event: Event, identify_by: str, known: Mapping[MemoryKey, str]) ->
     """Who the event is about: its identifier (found or remembered), else its user id."""
     identity = resolve(event, identify_by, known)
     if identity is not None and not identity.anonymous:
-        return Person(identifiers_for(identity.value, identify_by), identity.value)
+        return Person(identifiers_for(identity.value, identify_by), identity.value, identity.value)
     if event.user_id:
         return Person(by_form(event.user_id), event.user_id)
     return None
+
+
+def previous_keys(event: Event) -> list[MemoryKey]:
+    """The memories an alias's ``previousId`` may be known by: a user id or anonymous id."""
+    previous = previous_id(event)
+    return [("user", previous), ("anon", previous)] if previous else []
+
+
+def previous_id(event: Event) -> str | None:
+    """An alias's ``previousId``."""
+    value = event.properties.get("previous_id") if event.kind == "alias" else None
+    return value if isinstance(value, str) and value else None
+
+
+def merged_away(event: Event, identify_by: str, known: Mapping[MemoryKey, str]) -> Person:
+    """The person an alias merges away: the identifier remembered for ``previousId``,
+    else ``previousId`` itself."""
+    previous = previous_id(event)
+    if previous is None:
+        raise RejectedEvent("invalid_event", "an alias call needs a previousId")
+    for key in previous_keys(event):
+        remembered = (known.get(key) or "").strip()
+        if remembered:
+            return Person(identifiers_for(remembered, identify_by), remembered, remembered)
+    return Person(by_form(previous), previous)
+
+
+def merge(primary: Person, secondary: Person) -> Operation:
+    """``alias``: the person ``previousId`` named is merged into the one ``userId`` names."""
+    op = {
+        "type": "person",
+        "action": "merge",
+        "primary": primary.identifiers,
+        "secondary": secondary.identifiers,
+    }
+    return Operation("batch", encode(op), None)
+
+
+def merge_memories(
+    event: Event, primary: Person, known: Mapping[MemoryKey, str]
+) -> dict[MemoryKey, str]:
+    """What identity memory learns from a merge: ``previousId`` (as a user id, and as the
+    anonymous id it was remembered as) now names the primary person."""
+    if primary.remembered is None:
+        return {}
+    keys = previous_keys(event)
+    learned = {keys[0]: primary.remembered} if keys else {}
+    if len(keys) > 1 and known.get(keys[1]):
+        learned[keys[1]] = primary.remembered
+    return learned
 
 
 def object_type(value: object, fallback: str) -> str:

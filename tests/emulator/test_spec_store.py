@@ -141,3 +141,38 @@ def test_invalid_object_operations_are_listed(track: Track) -> None:
         (3, "cio_relationships[0].identifiers"),
         (4, "action"),
     ]
+
+
+def merge_op(primary: dict[str, str], secondary: dict[str, str]) -> dict[str, Any]:
+    return {"type": "person", "action": "merge", "primary": primary, "secondary": secondary}
+
+
+def test_merge_moves_attributes_events_and_relationships(
+    track: Track, control: EmulatorClient, tmp_path: Path
+) -> None:
+    """The secondary's attributes (where the primary has none), events, identifiers and
+    relationships move to the primary; the secondary is gone."""
+    track.batch(
+        person_op("identify", {"id": "42"}, attributes={"plan": "pro"}),
+        person_op("identify", {"email": "old@example.com"}, attributes={"plan": "free", "x": 1}),
+        person_op("event", {"email": "old@example.com"}, name="Signed up"),
+        object_op("identify", cio_relationships=[{"identifiers": {"email": "old@example.com"}}]),
+    )
+    response = track.batch(merge_op({"id": "42"}, {"email": "old@example.com"}))
+    assert response.status_code == 200
+    [person] = control.people()
+    assert (person["id"], person["email"]) == ("42", "old@example.com")
+    assert person["attributes"] == {"plan": "pro", "x": 1}
+    [event] = control.events()
+    assert event["person_id"] == "42"
+    assert [r["id"] for r in the_object(control)["relationships"]] == ["42"]
+    contract_ok(control, tmp_path)
+
+
+def test_merge_into_a_missing_primary_changes_nothing(
+    track: Track, control: EmulatorClient
+) -> None:
+    track.batch(person_op("identify", {"id": "old"}, attributes={"a": 1}))
+    track.batch(merge_op({"id": "new"}, {"id": "old"}))
+    assert [p["id"] for p in control.people()] == ["old"]
+    assert control.counters()["outcomes"]["merge_not_found"] == 1

@@ -165,12 +165,6 @@ def test_path_blocked_is_skipped() -> None:
     assert _single_outcome(raw) == ("skipped", "path_blocked")
 
 
-def test_alias_is_unsupported() -> None:
-    """An alias (a merge, in Customer.io's terms) is skipped as unsupported, not lost."""
-    raw = {"type": "alias", "userId": "u2", "previousId": "a1", "timestamp": TS}
-    assert _single_outcome(raw) == ("skipped", "unsupported")
-
-
 def _runner(result: Any) -> Any:
     def run(event: Event, spec: str) -> Event | None:
         assert spec == "shop.cb:shape"

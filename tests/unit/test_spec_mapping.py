@@ -222,3 +222,77 @@ def test_relationship_deleted_without_a_person_is_dead() -> None:
 def test_spec_events_without_group_id_are_dead(name: str) -> None:
     status, reason, _ = outcome({"type": "track", "event": name, "userId": "u"})
     assert (status, reason) == ("dead", "invalid_event")
+
+
+# -- alias -> merge ------------------------------------------------------------------
+
+
+def alias(previous: str = "old-7", user: str | None = "u-1", **kw: Any) -> dict[str, Any]:
+    return {"type": "alias", "previousId": previous, "userId": user, "timestamp": TS, **kw}
+
+
+def test_alias_merges_previous_id_into_user_id() -> None:
+    assert ops(alias()) == [
+        {
+            "type": "person",
+            "action": "merge",
+            "primary": {"id": "u-1"},
+            "secondary": {"id": "old-7"},
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "identifiers"),
+    [("ada@example.com", {"email": "ada@example.com"}), ("cio_abc12", {"cio_id": "abc12"})],
+)
+def test_unknown_ids_are_sent_by_their_form(value: str, identifiers: dict[str, str]) -> None:
+    [op] = ops(alias(previous=value))
+    assert op["secondary"] == identifiers
+
+
+def test_merge_uses_remembered_identifiers_and_memory_follows() -> None:
+    """Identifying by email, both sides are the emails remembered for the ids; afterwards
+    an event carrying only the merged-away user id goes to the primary person."""
+    remembered = {("user", "u-1"): "ada@example.com", ("user", "old-7"): "old@example.com"}
+    track = {"type": "track", "event": "Purchased", "userId": "old-7", "timestamp": TS}
+    prepared = prepare(alias(), track, policy=BY_EMAIL, remembered=remembered)
+    merge_op, event_op = (orjson.loads(r.operation.encoded) for r in prepared.ready)
+    assert (merge_op["primary"], merge_op["secondary"]) == (
+        {"email": "ada@example.com"},
+        {"email": "old@example.com"},
+    )
+    assert event_op["identifiers"] == {"email": "ada@example.com"}
+    assert prepared.memories == {("user", "old-7"): "ada@example.com"}
+
+
+def test_merge_of_a_remembered_anonymous_id() -> None:
+    """previousId known as an anonymous id: its remembered person is merged away, and the
+    anonymous id now names the primary."""
+    remembered = {("user", "u-1"): "ada@example.com", ("anon", "a-9"): "guest@example.com"}
+    prepared = prepare(alias(previous="a-9"), policy=BY_EMAIL, remembered=remembered)
+    [ready] = prepared.ready
+    assert orjson.loads(ready.operation.encoded)["secondary"] == {"email": "guest@example.com"}
+    assert prepared.memories == {
+        ("user", "a-9"): "ada@example.com",
+        ("anon", "a-9"): "ada@example.com",
+    }
+
+
+def test_alias_of_one_person_is_skipped_as_same_person() -> None:
+    remembered = {("user", "u-1"): "ada@example.com", ("anon", "a-9"): "ada@example.com"}
+    raw = alias(previous="a-9", anonymousId="a-9")
+    status, reason, _ = outcome(raw, policy=BY_EMAIL, remembered=remembered)
+    assert (status, reason) == ("skipped", "same_person")
+
+
+def test_alias_without_previous_id_or_person_is_dead() -> None:
+    raw = {"type": "alias", "userId": "u-1", "timestamp": TS}
+    assert outcome(raw)[:2] == ("dead", "invalid_event")
+    raw = {"type": "alias", "previousId": "p", "anonymousId": "a", "timestamp": TS}
+    assert outcome(raw)[:2] == ("dead", "missing_identifier")
+
+
+def test_merge_users_is_a_workflow_event() -> None:
+    wf = parse_workflow('default = "on"\n[events."Merge users"]\nenabled = false\n')
+    assert outcome(alias(), workflow=wf)[:2] == ("skipped", "toggle_off")
