@@ -38,6 +38,8 @@ PROBE_EVERY_S = 15.0
 # Short reads linger for more entries only while the request budget is this busy.
 LINGER_ABOVE_SHARE = 0.5
 FORGET_CONSUMERS_AFTER_MS = 3_600_000
+# A read whose oldest new entry waited longer than this in the inbox recruits a drain.
+RECRUIT_AFTER_WAIT_S = 0.1
 # The longest a drain blocks on a read or waits out a pause before looking again (and
 # before noticing a warm shutdown).
 WAIT_STEP_S = 0.25
@@ -159,11 +161,12 @@ class Drainer:
         ``WAIT_STEP_S``), so a worker's warm shutdown ends a listening drain promptly;
         ``alive`` is called with the time at each step (the live-drains heartbeat).
 
-        ``recruit`` is called once, the first time a read comes back full: there is a
-        backlog, so another drain should start on an idle worker process. Each recruited
-        drain recruits at most one more, so a burst reaches every process within a few
-        batches instead of waiting for the beat's ticks, and never queues more drains
-        than there are running ones.
+        ``recruit`` is called once, the first time a read comes back full (a backlog) or
+        finds an entry that waited over ``RECRUIT_AFTER_WAIT_S`` (too few readers): another
+        drain should start on an idle worker process. Each recruited drain recruits at
+        most one more, so a burst, or a steady rate arriving on a relay with one drain
+        listening, reaches enough processes within a few batches instead of waiting for
+        the beat's ticks, and never queues more drains than there are running ones.
         """
         totals: Counter[str] = Counter()
         started = self._clock()
@@ -200,17 +203,25 @@ class Drainer:
                     break
                 block_ms = min(int(WAIT_STEP_S * 1000), left_ms)
                 entries = self.inbox.read_new(self._config.batch_size, block_ms=block_ms)
+                if recruit is not None and self._needs_help(entries):
+                    recruit()
+                    recruit = None
                 entries = self._top_up(entries, deadline)
             last_read = len(entries)
-            if recruit is not None and len(entries) >= self._config.batch_size:
-                recruit()
-                recruit = None
             if entries:
                 if not worked:
                     worked = True
                     deadline = min(deadline, self._clock() + self._config.budget_s)
                 totals += self.process(entries)
         return DrainRun(totals, last_read > 0, self.paused_reason())
+
+    def _needs_help(self, entries: list[Entry]) -> bool:
+        """A read of new entries that came back full (a backlog), or whose oldest entry
+        waited in the inbox over ``RECRUIT_AFTER_WAIT_S`` (the running drains do not read
+        arrivals at once): another drain should start on an idle worker process."""
+        if len(entries) >= self._config.batch_size:
+            return True
+        return bool(entries) and self._clock() - _added_at(entries[0]) > RECRUIT_AFTER_WAIT_S
 
     def _reclaim(self) -> Counter[str]:
         """Take back and process what crashed consumers left pending (one replica per
@@ -419,6 +430,11 @@ class Drainer:
     def _take_lease(self, key: str, seconds: float) -> bool:
         """True for one replica per period: a SET NX with expiry."""
         return bool(self._redis.set(key, "1", nx=True, px=max(1, int(seconds * 1000))))
+
+
+def _added_at(entry: Entry) -> float:
+    """When Redis added the entry to the inbox (its stream id's milliseconds), in seconds."""
+    return int(entry.id.split("-", 1)[0]) / 1000
 
 
 def _exhausted(o: Outcome) -> Outcome:

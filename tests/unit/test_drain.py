@@ -423,3 +423,16 @@ def test_a_drain_whose_last_read_found_events_says_so(
     drainer = _drainer(r, emulator, ticking, budget_s=3.0)
     run = drainer.drain(alive=lambda now: enqueue(r, _track(f"E{now}")))
     assert run.counts["delivered"] >= 2 and run.busy_at_end
+
+
+def test_a_read_of_events_that_waited_recruits_one_more_drain(
+    r: fakeredis.FakeRedis, emulator: EmulatorServer
+) -> None:
+    """New entries that waited in the inbox over 0.1 s mean the running drains do not
+    read arrivals at once: the drain asks for one more, even with a short read."""
+    ticking = Clock(now=time.time() + 0.5, tick_s=0.01)  # the entries waited 0.5 s
+    drainer = _drainer(r, emulator, ticking, budget_s=0.5, batch_size=10)
+    enqueue_many(r, [_track(f"E{i}") for i in range(3)])
+    recruited: list[str] = []
+    assert drainer.drain(recruit=lambda: recruited.append("asked")).counts["delivered"] == 3
+    assert recruited == ["asked"]
