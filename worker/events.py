@@ -21,6 +21,8 @@ class Event:
     ``dedupe_key`` is the source of the event's ULID: its message id, else a content hash.
     ``group_id`` is the Customer.io object an event names: Segment's ``groupId`` (or
     ``context.groupId``), a CustomerLabs group's ``"igb": true`` value.
+    ``device`` and ``app`` are the sender's ``context.device`` and ``context.app`` (a mobile
+    app's push token and platform, its version), plus ``os`` from ``context.os``.
     """
 
     kind: Kind
@@ -37,3 +39,5 @@ class Event:
     anonymous_id: str | None = None
     message_id: str | None = None
     group_id: str | None = None
+    device: dict[str, Any] = field(default_factory=dict)
+    app: dict[str, Any] = field(default_factory=dict)

@@ -241,10 +241,12 @@ def _route_one(
     action = spec.spec_action(event)
     if action is not None:
         try:
-            return None, _spec_ready(p, event, action, workflow, known, policy)
+            ready = _spec_ready(p, event, action, workflow, known, policy)
         except RejectedEvent as exc:
             status: Status = "skipped" if exc.reason == SAME_PERSON else "dead"
             return settled(status, exc.reason, exc.detail)
+        if ready is not None:
+            return None, ready
     identity = resolve(event, policy.identify_by, known)
     if identity is None or (identity.anonymous and policy.unidentified == "dead_letter"):
         return settled(
@@ -272,9 +274,10 @@ def _spec_ready(
     workflow: Workflow,
     known: Mapping[MemoryKey, str],
     policy: Policy,
-) -> Ready:
-    """The operation for a group call or a spec event (objects); RejectedEvent when it
-    cannot be made."""
+) -> Ready | None:
+    """The operation for a group call or a spec event; RejectedEvent when it cannot be
+    made, None when the event goes as a plain one after all (an anonymous device event:
+    Customer.io keeps no device for an anonymous person)."""
     rule = workflow.events.get(event.name)
     object_type = (rule.object_type_id if rule else None) or spec.DEFAULT_OBJECT_TYPE
     person = spec.person_of(event, policy.identify_by, known)
@@ -291,6 +294,8 @@ def _spec_ready(
     if action == "object_delete":
         op = spec.object_delete(event, object_type)
         return Ready(p.entry, event, p.event_id, Identity(f"object {event.group_id}", False), op)
+    if person is None and action in spec.DEVICE_ACTIONS:
+        return None
     if person is None:
         raise RejectedEvent(
             MISSING_IDENTIFIER, f"no {policy.identify_by} on the event or remembered for its ids"
@@ -306,6 +311,10 @@ def _spec_ready(
             raise RejectedEvent(SAME_PERSON, f"{person.shown} is already that person")
         learned = spec.merge_memories(event, person, known)
         return Ready(p.entry, event, p.event_id, who, spec.merge(person, secondary), learned)
+    if action == "add_device":
+        return Ready(p.entry, event, p.event_id, who, spec.add_device(event, person))
+    if action == "delete_device":
+        return Ready(p.entry, event, p.event_id, who, spec.delete_device(event, person))
     raise ValueError(f"no mapping for {action}")
 
 

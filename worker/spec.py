@@ -1,4 +1,5 @@
-"""The rest of the Segment spec as Customer.io models it: objects, relationships, merges.
+"""The rest of the Segment spec as Customer.io models it: objects, relationships, merges,
+devices.
 
 Pure functions, like ``mapping``: which Customer.io operation a group call or a named
 spec event becomes, and that operation, checked against Customer.io's limits.
@@ -33,6 +34,11 @@ NAMED_ACTIONS = {
     OBJECT_DELETED: "object_delete",
     RELATIONSHIP_DELETED: "relationship_delete",
 }
+# Segment's mobile spec: with context.device.token these add or remove a push device.
+DEVICE_ADDED = ("Application Installed", "Application Opened", "Device Created or Updated")
+DEVICE_REMOVED = ("Application Uninstalled", "Device Deleted")
+DEVICE_ACTIONS = ("add_device", "delete_device")
+_PLATFORMS = {"ios": "ios", "ipados": "ios", "iphone os": "ios", "android": "android"}
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _OBJECT_TYPE = re.compile(r"^[1-9][0-9]*$")
@@ -61,7 +67,81 @@ def spec_action(event: Event) -> str | None:
         return "merge"
     if event.kind != "track":
         return None
+    if event.name in DEVICE_ADDED or event.name in DEVICE_REMOVED:
+        if device_token(event) is None:
+            return None  # without a token it stays a plain event
+        return "add_device" if event.name in DEVICE_ADDED else "delete_device"
     return NAMED_ACTIONS.get(event.name)
+
+
+def device_token(event: Event) -> str | None:
+    """``context.device.token``: the push token a device operation needs."""
+    token = event.device.get("token")
+    if isinstance(token, str) and token.strip():
+        return token.strip()
+    return None
+
+
+def device_platform(event: Event) -> str:
+    """``context.device.type`` as Customer.io's ``ios`` / ``android``."""
+    kind = event.device.get("type")
+    platform = _PLATFORMS.get(kind.strip().lower()) if isinstance(kind, str) else None
+    if platform is None:
+        raise RejectedEvent(
+            "invalid_event",
+            f"context.device.type {kind!r:.40} is not a push platform Customer.io knows "
+            "(iOS or Android)",
+        )
+    return platform
+
+
+def device_attributes(event: Event) -> dict[str, str]:
+    """Device attributes as strings: ``context.app`` (``version`` as Customer.io's
+    ``app_version``, the rest as ``app_<key>``), ``device_model`` and ``device_os``."""
+    out: dict[str, str] = {}
+    for key, value in event.app.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            out[f"app_{key}"] = str(value)
+    model = event.device.get("model")
+    if isinstance(model, str) and model:
+        out["device_model"] = model
+    os_info = event.device.get("os")
+    if isinstance(os_info, dict):
+        parts = [str(os_info[k]) for k in ("name", "version") if isinstance(os_info.get(k), str)]
+        if parts:
+            out["device_os"] = " ".join(parts)
+    return out
+
+
+def add_device(event: Event, person: Person) -> Operation:
+    """A device event with a token: the person's device, last used at the event's time."""
+    device: dict[str, Any] = {
+        "token": device_token(event),
+        "platform": device_platform(event),
+        "last_used": event.timestamp,
+    }
+    attributes = device_attributes(event)
+    if attributes:
+        _check_attributes(attributes)
+        device["attributes"] = attributes
+    op = {
+        "type": "person",
+        "identifiers": person.identifiers,
+        "action": "add_device",
+        "device": device,
+    }
+    return _checked(Operation("batch", encode(op), None), lim.BATCH_OPERATION_MAX_BYTES)
+
+
+def delete_device(event: Event, person: Person) -> Operation:
+    """``Application Uninstalled`` / ``Device Deleted``: the token leaves the person."""
+    op = {
+        "type": "person",
+        "identifiers": person.identifiers,
+        "action": "delete_device",
+        "device": {"token": device_token(event)},
+    }
+    return Operation("batch", encode(op), None)
 
 
 def by_form(value: str) -> dict[str, str]:

@@ -176,3 +176,68 @@ def test_merge_into_a_missing_primary_changes_nothing(
     track.batch(merge_op({"id": "new"}, {"id": "old"}))
     assert [p["id"] for p in control.people()] == ["old"]
     assert control.counters()["outcomes"]["merge_not_found"] == 1
+
+
+def device_op(action: str, ref: dict[str, str], **device: Any) -> dict[str, Any]:
+    return person_op(action, ref, device=device)
+
+
+def test_devices_are_added_updated_moved_and_deleted(
+    track: Track, control: EmulatorClient, tmp_path: Path
+) -> None:
+    """A token belongs to one person: adding it elsewhere moves it; delete removes it;
+    a merge carries the secondary's devices over."""
+    track.batch(
+        device_op(
+            "add_device",
+            {"id": "42"},
+            token="t1",
+            platform="ios",
+            last_used=1_750_000_000,
+            attributes={"app_version": "2.1.0"},
+        ),
+        device_op("add_device", {"id": "43"}, token="t2", platform="android"),
+    )
+    devices = {p["id"]: p["devices"] for p in control.people()}
+    assert devices["42"] == [
+        {
+            "token": "t1",
+            "platform": "ios",
+            "last_used": 1_750_000_000,
+            "attributes": {"app_version": "2.1.0"},
+        }
+    ]
+    track.batch(device_op("add_device", {"id": "43"}, token="t1", platform="ios"))
+    devices = {p["id"]: [d["token"] for d in p["devices"]] for p in control.people()}
+    assert devices == {"42": [], "43": ["t1", "t2"]}
+    track.batch(device_op("delete_device", {"id": "43"}, token="t2"))
+    track.batch(person_op("identify", {"id": "42"}, attributes={"a": 1}))
+    track.batch(
+        {"type": "person", "action": "merge", "primary": {"id": "42"}, "secondary": {"id": "43"}}
+    )
+    [person] = control.people()
+    assert [d["token"] for d in person["devices"]] == ["t1"]
+    contract_ok(control, tmp_path)
+
+
+def test_invalid_devices_are_listed(track: Track) -> None:
+    response = track.batch(
+        device_op("add_device", {"id": "1"}, token="t", platform="web"),
+        device_op("add_device", {"id": "1"}, platform="ios"),
+        device_op("add_device", {"id": "1"}, token="t", platform="ios", attributes={"n": 1}),
+        device_op("add_device", {"id": "1"}, token="t", platform="ios", last_used=1.5),
+    )
+    assert response.status_code == 207
+    assert [e["field"] for e in response.json()["errors"]] == [
+        "device.platform",
+        "device.token",
+        "device.attributes.n",
+        "device.last_used",
+    ]
+
+
+def test_suppressed_person_gets_no_device(track: Track, control: EmulatorClient) -> None:
+    track.batch(person_op("suppress", {"id": "42"}))
+    track.batch(device_op("add_device", {"id": "42"}, token="t", platform="ios"))
+    assert control.people() == []
+    assert control.counters()["outcomes"]["dropped_suppressed"] == 1

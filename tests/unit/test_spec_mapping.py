@@ -296,3 +296,88 @@ def test_alias_without_previous_id_or_person_is_dead() -> None:
 def test_merge_users_is_a_workflow_event() -> None:
     wf = parse_workflow('default = "on"\n[events."Merge users"]\nenabled = false\n')
     assert outcome(alias(), workflow=wf)[:2] == ("skipped", "toggle_off")
+
+
+# -- devices -------------------------------------------------------------------------
+
+IOS_CONTEXT = {
+    "device": {"token": "tok-1", "type": "iOS", "model": "iPhone15,2"},
+    "os": {"name": "iOS", "version": "17.4"},
+    "app": {"name": "Shop", "version": "2.1.0", "build": 210, "namespace": "com.shop"},
+}
+
+
+def device_event(name: str, context: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    raw = {"type": "track", "event": name, "timestamp": TS, "userId": "u-42", **kw}
+    raw["context"] = IOS_CONTEXT if context is None else context
+    return raw
+
+
+@pytest.mark.parametrize(
+    "name", ["Application Installed", "Application Opened", "Device Created or Updated"]
+)
+def test_device_events_with_a_token_add_the_device(name: str) -> None:
+    """Platform normalised, last_used = the event's time, app context as string attributes."""
+    assert ops(device_event(name)) == [
+        {
+            "type": "person",
+            "identifiers": {"id": "u-42"},
+            "action": "add_device",
+            "device": {
+                "token": "tok-1",
+                "platform": "ios",
+                "last_used": TS_S,
+                "attributes": {
+                    "app_name": "Shop",
+                    "app_version": "2.1.0",
+                    "app_build": "210",
+                    "app_namespace": "com.shop",
+                    "device_model": "iPhone15,2",
+                    "device_os": "iOS 17.4",
+                },
+            },
+        }
+    ]
+
+
+def test_android_device_platform() -> None:
+    context = {"device": {"token": "t", "type": "Android"}}
+    [op] = ops(device_event("Application Installed", context))
+    assert op["device"] == {"token": "t", "platform": "android", "last_used": TS_S}
+
+
+@pytest.mark.parametrize("name", ["Application Uninstalled", "Device Deleted"])
+def test_device_removal_deletes_the_device(name: str) -> None:
+    assert ops(device_event(name)) == [
+        {
+            "type": "person",
+            "identifiers": {"id": "u-42"},
+            "action": "delete_device",
+            "device": {"token": "tok-1"},
+        }
+    ]
+
+
+def test_device_events_without_a_token_stay_plain_events() -> None:
+    [op] = ops(device_event("Application Opened", {"app": {"version": "2"}}))
+    assert (op["action"], op["name"]) == ("event", "Application Opened")
+
+
+def test_anonymous_device_event_goes_as_an_anonymous_event() -> None:
+    """Customer.io keeps no device for an anonymous person: the event is kept instead."""
+    raw = device_event("Application Installed", userId=None, anonymousId="anon-1")
+    prepared = prepare(raw, policy=BY_EMAIL)
+    [ready] = prepared.ready
+    assert ready.operation.endpoint == "anonymous"
+
+
+def test_unknown_platform_is_dead() -> None:
+    raw = device_event("Application Installed", {"device": {"token": "t", "type": "web"}})
+    status, reason, detail = outcome(raw)
+    assert (status, reason) == ("dead", "invalid_event") and "iOS or Android" in detail
+
+
+def test_device_of_the_remembered_person() -> None:
+    raw = device_event("Device Deleted")
+    [op] = ops(raw, policy=BY_EMAIL, remembered={("user", "u-42"): "ada@example.com"})
+    assert op["identifiers"] == {"email": "ada@example.com"}

@@ -8,7 +8,9 @@ from typing import Any
 from worker.errors import InvalidEvent
 from worker.events import Event, Kind
 from worker.normalize.fields import (
+    app_context,
     dedupe_key,
+    device_context,
     expect_object,
     first_text,
     message_id,
@@ -78,6 +80,8 @@ def from_envelope(
         ),
         message_id=msg_id,
         group_id=group_id,
+        device=device_context(context),
+        app=app_context(context),
     )
 
 

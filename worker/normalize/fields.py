@@ -49,3 +49,20 @@ def dedupe_key(msg_id: str | None, raw: object) -> str:
     # surrogatepass: a lone surrogate from a "\ud800" escape is valid JSON and must still hash.
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
     return f"sha256:{digest}"
+
+
+def device_context(context: dict[str, Any]) -> dict[str, Any]:
+    """``context.device`` with ``context.os`` under ``os``; what is not an object is
+    ignored, since only the device mapping reads it."""
+    device = context.get("device")
+    found = dict(device) if isinstance(device, dict) else {}
+    os_info = context.get("os")
+    if isinstance(os_info, dict) and os_info:
+        found["os"] = dict(os_info)
+    return found
+
+
+def app_context(context: dict[str, Any]) -> dict[str, Any]:
+    """``context.app`` (a mobile app's name, version, build), or ``{}``."""
+    app = context.get("app")
+    return dict(app) if isinstance(app, dict) else {}

@@ -7,7 +7,9 @@ from typing import Any
 from worker.errors import InvalidEvent
 from worker.events import Event, Kind
 from worker.normalize.fields import (
+    app_context,
     dedupe_key,
+    device_context,
     expect_object,
     first_text,
     message_id,
@@ -66,6 +68,8 @@ def from_segment(raw: dict[str, Any], *, received_at: int, page_view_event: str)
         anonymous_id=coerce_id(raw.get("anonymousId"), "anonymousId"),
         message_id=msg_id,
         group_id=group_id,
+        device=device_context(context),
+        app=app_context(context),
     )
 
 
