@@ -56,12 +56,17 @@ return 0
 """
 
 # Remember a batch's learned identities in one command: KEYS are the identity keys,
-# ARGV[1] the TTL, ARGV[i + 1] the identifier for KEYS[i]. A SET per identity in the
-# MULTI cost a queued command and a QUEUED reply each.
+# ARGV[1] the TTL, ARGV[i + 1] the identifier for KEYS[i], or "" to forget KEYS[i] (a
+# deleted person). A SET per identity in the MULTI cost a queued command and a QUEUED
+# reply each.
 _REMEMBER = """
 local ttl = ARGV[1]
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
+  if ARGV[i + 1] == '' then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
+  end
 end
 return 0
 """

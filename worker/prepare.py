@@ -315,6 +315,10 @@ def _spec_ready(
         return Ready(p.entry, event, p.event_id, who, spec.add_device(event, person))
     if action == "delete_device":
         return Ready(p.entry, event, p.event_id, who, spec.delete_device(event, person))
+    if action in spec.PRIVACY_ACTIONS:
+        forget = spec.forgotten(event, person, known) if action in spec.FORGETTING_ACTIONS else {}
+        op = spec.privacy_request(action, person)
+        return Ready(p.entry, event, p.event_id, who, op, forget)
     raise ValueError(f"no mapping for {action}")
 
 

@@ -1,5 +1,5 @@
 """The rest of the Segment spec as Customer.io models it: objects, relationships, merges,
-devices.
+devices, privacy requests.
 
 Pure functions, like ``mapping``: which Customer.io operation a group call or a named
 spec event becomes, and that operation, checked against Customer.io's limits.
@@ -17,7 +17,7 @@ from typing import Any
 from worker import cio_limits as lim
 from worker.errors import InvalidEvent, RejectedEvent
 from worker.events import Event
-from worker.identity import resolve
+from worker.identity import memory_keys, resolve
 from worker.mapping import Operation, _check_attributes, _checked, encode, identifiers_for
 from worker.normalize.timestamps import parse_timestamp
 
@@ -33,7 +33,13 @@ NOT_ATTRIBUTES = frozenset((*OBJECT_TYPE_KEYS, RELATIONSHIP_KEY))
 NAMED_ACTIONS = {
     OBJECT_DELETED: "object_delete",
     RELATIONSHIP_DELETED: "relationship_delete",
+    "User Deleted": "delete",
+    "User Suppressed": "suppress",
+    "User Unsuppressed": "unsuppress",
 }
+PRIVACY_ACTIONS = ("delete", "suppress", "unsuppress")
+# Both remove the person from Customer.io, so the relay forgets who their ids were.
+FORGETTING_ACTIONS = ("delete", "suppress")
 # Segment's mobile spec: with context.device.token these add or remove a push device.
 DEVICE_ADDED = ("Application Installed", "Application Opened", "Device Created or Updated")
 DEVICE_REMOVED = ("Application Uninstalled", "Device Deleted")
@@ -217,6 +223,21 @@ def merge_memories(
     if len(keys) > 1 and known.get(keys[1]):
         learned[keys[1]] = primary.remembered
     return learned
+
+
+def privacy_request(action: str, person: Person) -> Operation:
+    """``User Deleted`` / ``User Suppressed`` / ``User Unsuppressed`` for the person."""
+    op = {"type": "person", "identifiers": person.identifiers, "action": action}
+    return Operation("batch", encode(op), None)
+
+
+def forgotten(event: Event, person: Person, known: Mapping[MemoryKey, str]) -> dict[MemoryKey, str]:
+    """Identity memories a deletion erases ("" = forget): the event's own user and
+    anonymous ids, and every id this batch knew as that person."""
+    keys: dict[MemoryKey, str] = {key: "" for key in memory_keys(event)}
+    if person.remembered:
+        keys.update({key: "" for key, value in known.items() if value == person.remembered})
+    return keys
 
 
 def object_type(value: object, fallback: str) -> str:

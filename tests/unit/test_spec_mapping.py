@@ -381,3 +381,67 @@ def test_device_of_the_remembered_person() -> None:
     raw = device_event("Device Deleted")
     [op] = ops(raw, policy=BY_EMAIL, remembered={("user", "u-42"): "ada@example.com"})
     assert op["identifiers"] == {"email": "ada@example.com"}
+
+
+# -- privacy requests ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "action"),
+    [
+        ("User Deleted", "delete"),
+        ("User Suppressed", "suppress"),
+        ("User Unsuppressed", "unsuppress"),
+    ],
+)
+def test_privacy_requests(name: str, action: str) -> None:
+    raw = {"type": "track", "event": name, "userId": "u-42", "timestamp": TS}
+    assert ops(raw) == [{"type": "person", "identifiers": {"id": "u-42"}, "action": action}]
+
+
+def test_delete_forgets_identity_memory_for_the_rest_of_the_batch() -> None:
+    """After User Deleted, the person's remembered ids are forgotten (""), so a later
+    event carrying only the user id is no longer attributed to them."""
+    remembered = {
+        ("user", "u-42"): "ada@example.com",
+        ("anon", "a-1"): "ada@example.com",
+        ("anon", "a-2"): "ada@example.com",
+        ("anon", "other"): "bob@example.com",
+    }
+    delete = {"type": "track", "event": "User Deleted", "userId": "u-42", "anonymousId": "a-1"}
+    later = {"type": "track", "event": "Purchased", "userId": "u-42", "anonymousId": "a-2"}
+    bob = {"type": "track", "event": "Purchased", "anonymousId": "other"}
+    prepared = prepare(delete, later, bob, policy=BY_EMAIL, remembered=remembered)
+    first, second, third = prepared.ready
+    assert orjson.loads(first.operation.encoded) == {
+        "type": "person",
+        "identifiers": {"email": "ada@example.com"},
+        "action": "delete",
+    }
+    assert second.operation.endpoint == "anonymous"  # no longer known as Ada
+    assert orjson.loads(third.operation.encoded)["identifiers"] == {"email": "bob@example.com"}
+    assert prepared.memories == {
+        ("user", "u-42"): "",
+        ("anon", "a-1"): "",
+        ("anon", "a-2"): "",
+    }
+
+
+def test_unsuppress_forgets_nothing() -> None:
+    raw = {"type": "track", "event": "User Unsuppressed", "userId": "u-42"}
+    prepared = prepare(raw, remembered={("user", "u-42"): "u-42"})
+    assert prepared.memories == {}
+
+
+def test_privacy_request_without_a_person_is_dead() -> None:
+    raw = {"type": "track", "event": "User Deleted", "anonymousId": "a-1"}
+    assert outcome(raw, policy=BY_EMAIL)[:2] == ("dead", "missing_identifier")
+
+
+def test_an_identify_after_the_delete_is_remembered_again() -> None:
+    delete = {"type": "track", "event": "User Deleted", "userId": "u-42"}
+    identify = {"type": "identify", "userId": "u-42", "traits": {"email": "new@example.com"}}
+    prepared = prepare(
+        delete, identify, policy=BY_EMAIL, remembered={("user", "u-42"): "ada@example.com"}
+    )
+    assert prepared.memories == {("user", "u-42"): "new@example.com"}
