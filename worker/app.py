@@ -12,6 +12,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 
 from worker.errors import ConfigError
 from worker.logging import configure_logging
+from worker.redisconn import broker_transport_options, broker_url
 from worker.settings import Settings, get_settings
 from worker.sizing import default_concurrency
 
@@ -38,11 +39,9 @@ def longest_drain_s(settings: Settings) -> float:
 def celery_config(settings: Settings) -> dict[str, object]:
     """Celery's configuration: JSON only, late acks, prefetch 1, no results kept."""
     return {
-        "broker_url": settings.redis_url,
-        "broker_transport_options": {
-            "global_keyprefix": f"{settings.redis_prefix}:celery:",
-            "visibility_timeout": 3600,
-        },
+        # CIO_REDIS_URL, or kombu's sentinel:// transport when CIO_REDIS_SENTINELS is set.
+        "broker_url": broker_url(settings),
+        "broker_transport_options": broker_transport_options(settings),
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
         "result_serializer": "json",

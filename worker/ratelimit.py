@@ -2,6 +2,8 @@
 
 The budget uses the ``limits`` library's moving window (a Lua script over a Redis list):
 at most ``budget_rps(max_rps)`` acquisitions in any rolling second, across all processes.
+The storage shares the handed client's connection pool, so behind Sentinel it follows the
+primary through a failover like every other Redis user (no second Sentinel client).
 """
 
 from __future__ import annotations

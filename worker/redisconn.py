@@ -1,4 +1,12 @@
-"""The Redis client every part of the relay is handed (never created deep inside a stage).
+"""The Redis clients every part of the relay is handed (never created deep inside a stage).
+
+This is the one place that turns the settings into clients: the sync and asyncio clients,
+Celery's broker URL and transport options (which Flower reads too). With
+``CIO_REDIS_SENTINELS`` set they all find the primary through Redis Sentinel (redis-py's
+``Sentinel``, kombu's ``sentinel://`` transport) and follow a failover without a restart;
+the host in ``CIO_REDIS_URL`` is then never dialled, its db number and password still apply.
+It also holds the durable acknowledgement (``WAIT`` for ``CIO_REDIS_MIN_REPLICAS``) and the
+words for a refused write (``OOM``, ``MISCONF``…), shared by every writer.
 
 Also the few typed readers of Redis replies. redis-py annotates replies for clients with
 and without ``decode_responses`` (``bytes | str``, stream entries that may be ``None``);
@@ -10,8 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import redis
+import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aiosentinel
+import redis.sentinel
+from redis.connection import parse_url
 from redis.typing import EncodableT, FieldT
 
 from worker.settings import Settings
@@ -23,15 +36,105 @@ REDIS_CONF = Path(__file__).resolve().parents[1] / "config" / "redis.conf"
 StreamRow = tuple[str, dict[bytes, bytes]]
 
 
-def connect(settings: Settings) -> redis.Redis:
-    """A client for ``CIO_REDIS_URL`` with bounded timeouts and health checks."""
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=5,
-        socket_timeout=30,
-        health_check_interval=15,
-        retry_on_timeout=True,
+# A Sentinel that does not answer within this is skipped for the next one.
+SENTINEL_TIMEOUT_S = 2.0
+
+
+def url_auth(url: str) -> dict[str, Any]:
+    """What of ``CIO_REDIS_URL`` still applies behind Sentinel: db, username, password, TLS."""
+    parsed = parse_url(url)
+    out: dict[str, Any] = {"db": int(parsed.get("db") or 0)}
+    for key in ("username", "password"):
+        if parsed.get(key):
+            out[key] = parsed[key]
+    if url.startswith("rediss://"):
+        out["ssl"] = True
+    return out
+
+
+def describe_target(settings: Settings) -> str:
+    """Where the relay's Redis is, for messages (never the password)."""
+    if settings.sentinel_addresses:
+        hosts = ",".join(f"{h}:{p}" for h, p in settings.sentinel_addresses)
+        return f"Sentinel master {settings.redis_master_name!r} via {hosts}"
+    parsed = parse_url(settings.redis_url)
+    where = parsed.get("path") or f"{parsed.get('host')}:{parsed.get('port', 6379)}"
+    return f"{where} db {parsed.get('db') or 0}"
+
+
+def connect(settings: Settings, *, socket_timeout: float = 30) -> redis.Redis:
+    """A client for the relay's Redis with bounded timeouts and health checks: the primary
+    that Sentinel names when ``CIO_REDIS_SENTINELS`` is set, else ``CIO_REDIS_URL``."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 5,
+        "socket_timeout": socket_timeout,
+        "health_check_interval": 15,
+        "retry_on_timeout": True,
+    }
+    if not settings.sentinel_addresses:
+        return redis.Redis.from_url(settings.redis_url, **options)
+    sentinel = redis.sentinel.Sentinel(
+        settings.sentinel_addresses,
+        sentinel_kwargs=_sentinel_kwargs(),
+        **url_auth(settings.redis_url),
+        **options,
     )
+    return sentinel.master_for(settings.redis_master_name, redis_class=redis.Redis)
+
+
+def connect_async(settings: Settings, *, socket_timeout: float = 10) -> aioredis.Redis:
+    """The asyncio twin of :func:`connect` (the collector)."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": socket_timeout,
+        "health_check_interval": 15,
+    }
+    if not settings.sentinel_addresses:
+        return aioredis.Redis.from_url(settings.redis_url, **options)
+    sentinel = aiosentinel.Sentinel(
+        settings.sentinel_addresses,
+        sentinel_kwargs=_sentinel_kwargs(),
+        **url_auth(settings.redis_url),
+        **options,
+    )
+    return sentinel.master_for(settings.redis_master_name, redis_class=aioredis.Redis)
+
+
+def _sentinel_kwargs() -> dict[str, Any]:
+    # Sentinels get no password: a Sentinel usually has none, and sending one it does not
+    # expect is an error (kombu does the same).
+    return {"socket_connect_timeout": SENTINEL_TIMEOUT_S, "socket_timeout": SENTINEL_TIMEOUT_S}
+
+
+def broker_url(settings: Settings) -> str:
+    """Celery's broker URL: ``CIO_REDIS_URL``, or one ``sentinel://`` URL per Sentinel
+    (separated by ``;``, kombu's form) carrying the URL's password and db."""
+    if not settings.sentinel_addresses:
+        return settings.redis_url
+    auth = url_auth(settings.redis_url)
+    user = quote(auth.get("username", ""), safe="")
+    password = quote(auth.get("password", ""), safe="")
+    cred = f"{user}:{password}@" if user or password else ""
+    return ";".join(
+        f"sentinel://{cred}{_host(host)}:{port}/{auth['db']}"
+        for host, port in settings.sentinel_addresses
+    )
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    """kombu's Redis transport options: the key prefix, and the master name with Sentinel."""
+    options: dict[str, Any] = {
+        "global_keyprefix": f"{settings.redis_prefix}:celery:",
+        "visibility_timeout": 3600,
+    }
+    if settings.sentinel_addresses:
+        options["master_name"] = settings.redis_master_name
+        options["sentinel_kwargs"] = _sentinel_kwargs()
+    return options
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def local_server_argv(binary: str, port: int, data_dir: Path) -> list[str]:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = Field(default="cio", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    redis_sentinels: str = ""
+    redis_master_name: str = Field(default="mymaster", min_length=1)
+    redis_min_replicas: int = Field(default=0, ge=0)
+    redis_replica_timeout_s: float = Field(default=5.0, gt=0, le=30)
 
     # Workflow
     workflow_file: Path | None = None
@@ -82,6 +86,12 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, value: str) -> str:
+        parse_host_ports(value)
+        return value.strip()
+
     @field_validator("track_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
@@ -96,6 +106,11 @@ class Settings(BaseSettings):
         """The Track API host: the override when set, else the region's host."""
         return self.track_url or REGION_HOSTS[self.region]
 
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The Sentinels to ask for the primary; empty: dial ``redis_url`` directly."""
+        return parse_host_ports(self.redis_sentinels)
+
     def require_credentials(self) -> tuple[str, SecretStr]:
         """Site ID and API key, or a ConfigError naming the one that is missing."""
         if not self.site_id:
@@ -103,6 +118,21 @@ class Settings(BaseSettings):
         if self.api_key is None or not self.api_key.get_secret_value():
             raise ConfigError("CIO_API_KEY is not set (your Customer.io Track API key)")
         return self.site_id, self.api_key
+
+
+def parse_host_ports(text: str) -> list[tuple[str, int]]:
+    """A comma-separated ``host:port`` list (``[v6]:port`` too) as pairs; ValueError naming
+    the first item that is not one."""
+    pairs: list[tuple[str, int]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r} is not host:port")
+        pairs.append((host, int(port)))
+    return pairs
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
+from worker import redisconn
 from worker.collector import payload
 from worker.collector.cors import Cors
 from worker.collector.payload import Refused
@@ -257,9 +258,7 @@ def create_app(
     """The ASGI app; uvicorn calls this in every server process (``factory=True``)."""
     settings = settings or get_settings()
     sources = sources if sources is not None else load_sources(settings.sources_file)
-    client = client or aioredis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=15
-    )
+    client = client or redisconn.connect_async(settings)
     collector = Collector(settings, sources, client)
 
     @contextlib.asynccontextmanager
