@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from worker.consent import Consent
+
 Kind = Literal["identify", "track", "page", "screen", "group", "alias"]
 KINDS: tuple[str, ...] = ("identify", "track", "page", "screen", "group", "alias")
 
@@ -23,6 +25,7 @@ class Event:
     ``context.groupId``), a CustomerLabs group's ``"igb": true`` value.
     ``device`` and ``app`` are the sender's ``context.device`` and ``context.app`` (a mobile
     app's push token and platform, its version), plus ``os`` from ``context.os``.
+    ``consent`` is what the sender said about consent, None when it said nothing.
     """
 
     kind: Kind
@@ -41,3 +44,4 @@ class Event:
     group_id: str | None = None
     device: dict[str, Any] = field(default_factory=dict)
     app: dict[str, Any] = field(default_factory=dict)
+    consent: Consent | None = None

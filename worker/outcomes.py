@@ -14,6 +14,7 @@ SOURCE_FILTERED = "source_filtered"  # the event's `collect` refuses this kind o
 CALLBACK_DROPPED = "callback_dropped"
 UNSUPPORTED = "unsupported"
 SAME_PERSON = "same_person"  # an alias whose two ids already name one person
+CONSENT_DENIED = "consent_denied"  # the workflow's [consent] categories are not granted
 
 # Dead-letter reasons raised by the relay itself (parse errors carry their own codes)
 MISSING_IDENTIFIER = "missing_identifier"

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from worker import spec
+from worker.consent import refusal
 from worker.errors import CallbackFailed, InvalidEvent, RejectedEvent
 from worker.events import Event
 from worker.identity import Identity, memories, memory_keys, resolve
@@ -19,6 +20,7 @@ from worker.normalize import normalize, parse_json
 from worker.outcomes import (
     CALLBACK_DROPPED,
     CALLBACK_ERROR,
+    CONSENT_DENIED,
     MISSING_IDENTIFIER,
     SAME_PERSON,
     SOURCE_FILTERED,
@@ -29,7 +31,7 @@ from worker.outcomes import (
     Status,
 )
 from worker.workflow.callbacks import apply_callback
-from worker.workflow.model import Workflow
+from worker.workflow.model import EventRule, Workflow
 from worker.workflow.rules import decide
 
 MemoryKey = tuple[str, str]
@@ -227,9 +229,12 @@ def _route_one(
         reason = decision.reason or "toggle_off"
         detail = _filtered_detail(workflow, event.name, kind) if reason == SOURCE_FILTERED else ""
         return settled("skipped", reason, detail)
+    rule = workflow.events.get(event.name)
+    refused = _consent_refusal(event, workflow, rule)
+    if refused is not None:
+        return settled("skipped", CONSENT_DENIED, refused)
     if event.kind in UNSUPPORTED_KINDS:
         return settled("skipped", UNSUPPORTED, f"{event.kind} calls are not sent to Customer.io")
-    rule = workflow.events.get(event.name)
     if rule is not None and rule.callback:
         try:
             changed = run_callback(event, rule.callback)
@@ -265,6 +270,20 @@ def _route_one(
     except RejectedEvent as exc:
         return settled("dead", exc.reason, exc.detail, identity.value)
     return None, Ready(p.entry, event, p.event_id, identity, op)
+
+
+def _consent_refusal(event: Event, workflow: Workflow, rule: EventRule | None) -> str | None:
+    """Why the consent the event carries does not cover what the workflow requires.
+
+    Privacy requests (User Deleted, ...) are not held back by the workflow-wide
+    ``[consent]``, only by an event's own ``consent``: a deletion must go through.
+    """
+    required, missing = workflow.consent.for_event(rule)
+    if not required:
+        return None
+    if (rule is None or rule.consent is None) and spec.spec_action(event) in spec.PRIVACY_ACTIONS:
+        return None
+    return refusal(event.consent, required, missing)
 
 
 def _spec_ready(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.consent import Consent
 from worker.errors import InvalidEvent
 from worker.events import Event, Kind
+from worker.normalize import consent
 from worker.normalize.fields import (
     app_context,
     dedupe_key,
@@ -35,6 +37,7 @@ class _Custom:
     external_ids: dict[str, Any] = field(default_factory=dict)
     markers: dict[str, Any] = field(default_factory=dict)
     group: dict[str, Any] = field(default_factory=dict)
+    consent: object = None
 
 
 def from_envelope(
@@ -82,7 +85,17 @@ def from_envelope(
         group_id=group_id,
         device=device_context(context),
         app=app_context(context),
+        consent=_consent(name, custom, context),
     )
+
+
+def _consent(name: str, custom: _Custom, context: dict[str, Any]) -> Consent | None:
+    """``customProperties.consent``; a ``Consent updated`` event's own consent keys; else a
+    Segment-style consent object in the envelope's context."""
+    found = consent.from_customerlabs(custom.consent)
+    if found is None and name == consent.CONSENT_UPDATED:
+        found = consent.from_consent_keys(custom.data)
+    return found or consent.from_context(context)
 
 
 def _group_id(markers: object, context: dict[str, Any]) -> str | None:
@@ -188,6 +201,8 @@ def _split_custom(custom: dict[str, Any]) -> _Custom:
             else:
                 out.external_ids = unwrapped
             nested_markers.update(_nested_markers(value, label))
+        elif key == "consent":
+            out.consent = unwrap(value, field=label)
         elif key in ("group_traits", "group_external_ids"):
             out.group[key] = expect_object(unwrap(value, field=label), label)
             nested_group_markers.update(_nested_markers(value, label, flag="igb"))

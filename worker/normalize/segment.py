@@ -6,6 +6,7 @@ from typing import Any
 
 from worker.errors import InvalidEvent
 from worker.events import Event, Kind
+from worker.normalize.consent import from_context as consent_from_context
 from worker.normalize.fields import (
     app_context,
     dedupe_key,
@@ -70,6 +71,7 @@ def from_segment(raw: dict[str, Any], *, received_at: int, page_view_event: str)
         group_id=group_id,
         device=device_context(context),
         app=app_context(context),
+        consent=consent_from_context(context),
     )
 
 

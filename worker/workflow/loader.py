@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from worker.consent import MISSING_POLICIES
 from worker.errors import WorkflowError
 from worker.workflow.locate import Locator, Where
 from worker.workflow.model import (
@@ -19,6 +20,7 @@ from worker.workflow.model import (
     MATCH_KINDS,
     MAX_SELECTOR_CHARS,
     ClientDefinition,
+    ConsentRule,
     EventRule,
     TriggerPath,
     Workflow,
@@ -26,7 +28,8 @@ from worker.workflow.model import (
 from worker.workflow.tomlwrite import key as toml_key
 from worker.workflow.tomlwrite import value as toml_value
 
-TOP_KEYS = ("default", "page_view_event", "events")
+TOP_KEYS = ("default", "page_view_event", "consent", "events")
+CONSENT_KEYS = ("required", "missing")
 EVENT_KEYS = (
     "enabled",
     "callback",
@@ -35,6 +38,8 @@ EVENT_KEYS = (
     "trigger_paths",
     "client",
     "object_type_id",
+    "consent",
+    "consent_missing",
 )
 _OBJECT_TYPE = re.compile(r"^[1-9][0-9]*$")
 PATH_KEYS = ("pattern", "match", "action")
@@ -104,12 +109,22 @@ def workflow_to_dict(workflow: Workflow) -> dict[str, Any]:
             spec["client"] = [{"on": c.on, "selector": c.selector} for c in rule.client]
         if rule.object_type_id is not None:
             spec["object_type_id"] = rule.object_type_id
+        if rule.consent is not None:
+            spec["consent"] = list(rule.consent)
+        if rule.consent_missing is not None:
+            spec["consent_missing"] = rule.consent_missing
         events[name] = spec
-    return {
+    data: dict[str, Any] = {
         "default": workflow.default,
         "page_view_event": workflow.page_view_event,
-        "events": events,
     }
+    if workflow.consent != ConsentRule():
+        data["consent"] = {
+            "required": list(workflow.consent.required),
+            "missing": workflow.consent.missing,
+        }
+    data["events"] = events
+    return data
 
 
 def _syntax_error(message: str, text: str) -> WorkflowError:
@@ -146,7 +161,39 @@ class _Builder:
         if not isinstance(events, dict):
             raise self.fail(("events",), f"events must be a table, not {_show(events)}")
         rules = {name: self.event(name, spec) for name, spec in events.items()}
-        return Workflow(cast(Any, default), page_view, rules)
+        return Workflow(cast(Any, default), page_view, rules, self.consent(data.get("consent")))
+
+    def consent(self, spec: Any) -> ConsentRule:
+        where: Where = ("consent",)
+        if spec is None:
+            return ConsentRule()
+        if not isinstance(spec, dict):
+            raise self.fail(where, f"consent must be a table ([consent]), not {_show(spec)}")
+        self.no_unknown_keys(spec, CONSENT_KEYS, where, "[consent]")
+        required = self.categories(spec, "required", where, "[consent]")
+        missing = self.missing_policy(spec, "missing", where, "[consent]")
+        return ConsentRule(required or (), missing or "allow")
+
+    def categories(
+        self, spec: Mapping[str, Any], name: str, where: Where, label: str
+    ) -> tuple[str, ...] | None:
+        if name not in spec:
+            return None
+        value = spec[name]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(
+                (*where, name),
+                f"{label}: {name} must be a list of consent category names, not {_show(value)}",
+            )
+        return tuple(v.strip() for v in value)
+
+    def missing_policy(self, spec: Mapping[str, Any], name: str, where: Where, label: str) -> Any:
+        value = spec.get(name)
+        if value is not None and value not in MISSING_POLICIES:
+            raise self.fail(
+                (*where, name), f'{label}: {name} must be "allow" or "deny", not {_show(value)}'
+            )
+        return value
 
     def event(self, name: str, spec: Any) -> EventRule:
         where: Where = ("events", name)
@@ -199,7 +246,15 @@ class _Builder:
                 f"not {_show(object_type_id)}",
             )
         return EventRule(
-            enabled, callback, require_url, rules, collect, clients, object_type_id=object_type_id
+            enabled,
+            callback,
+            require_url,
+            rules,
+            collect,
+            clients,
+            object_type_id=object_type_id,
+            consent=self.categories(spec, "consent", where, label),
+            consent_missing=self.missing_policy(spec, "consent_missing", where, label),
         )
 
     def client_definition(
@@ -301,6 +356,13 @@ def dump_workflow(workflow: Workflow) -> str:
         f"default = {toml_value(workflow.default)}",
         f"page_view_event = {toml_value(workflow.page_view_event)}",
     ]
+    if workflow.consent != ConsentRule():
+        out += [
+            "",
+            "[consent]",
+            f"required = {toml_value(list(workflow.consent.required))}",
+            f"missing = {toml_value(workflow.consent.missing)}",
+        ]
     for name, rule in workflow.events.items():
         table = f"events.{toml_key(name)}"
         out += ["", f"[{table}]", f"enabled = {toml_value(rule.enabled)}"]
@@ -312,6 +374,10 @@ def dump_workflow(workflow: Workflow) -> str:
             out.append(f"collect = {toml_value(rule.collect)}")
         if rule.object_type_id is not None:
             out.append(f"object_type_id = {toml_value(rule.object_type_id)}")
+        if rule.consent is not None:
+            out.append(f"consent = {toml_value(list(rule.consent))}")
+        if rule.consent_missing is not None:
+            out.append(f"consent_missing = {toml_value(rule.consent_missing)}")
         for path in rule.trigger_paths:
             out += [
                 "",

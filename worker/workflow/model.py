@@ -15,6 +15,7 @@ Default = Literal["off", "on"]
 Collect = Literal["any", "server", "client"]
 SourceKind = Literal["client", "server"]
 ClientTrigger = Literal["click", "submit"]
+MissingConsent = Literal["allow", "deny"]
 
 MATCH_KINDS: tuple[str, ...] = ("exact", "prefix", "contains", "glob", "regex")
 ACTIONS: tuple[str, ...] = ("fire", "dont_fire")
@@ -66,7 +67,8 @@ class EventRule:
     seed's per-event server-side / client-side choice; ``client`` lists its no-code
     browser definitions. ``object_type_id`` files a group call's object (and the object
     of ``Object Deleted`` / ``Relationship Deleted``) under this type when the event does
-    not say; None means Customer.io's first type, "1".
+    not say; None means Customer.io's first type, "1". ``consent`` and ``consent_missing``
+    replace the workflow's ``[consent]`` ``required`` and ``missing`` for this event.
     """
 
     enabled: bool = True
@@ -76,6 +78,9 @@ class EventRule:
     collect: Collect = "any"
     client: tuple[ClientDefinition, ...] = ()
     object_type_id: str | None = None
+    # Overrides of the workflow's [consent] for this event; None keeps the workflow's.
+    consent: tuple[str, ...] | None = None
+    consent_missing: MissingConsent | None = None
     # Split once by action so that deciding an event does no filtering.
     fire_rules: tuple[TriggerPath, ...] = field(default=(), init=False, repr=False, compare=False)
     dont_fire_rules: tuple[TriggerPath, ...] = field(
@@ -86,6 +91,8 @@ class EventRule:
         paths = tuple(self.trigger_paths)
         object.__setattr__(self, "trigger_paths", paths)
         object.__setattr__(self, "client", tuple(self.client))
+        if self.consent is not None:
+            object.__setattr__(self, "consent", tuple(self.consent))
         object.__setattr__(self, "fire_rules", tuple(r for r in paths if r.action == "fire"))
         object.__setattr__(
             self, "dont_fire_rules", tuple(r for r in paths if r.action == "dont_fire")
@@ -97,12 +104,32 @@ class EventRule:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentRule:
+    """The workflow's ``[consent]``: the categories every event needs granted, and what a
+    category the sender said nothing about counts as."""
+
+    required: tuple[str, ...] = ()
+    missing: MissingConsent = "allow"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "required", tuple(self.required))
+
+    def for_event(self, rule: EventRule | None) -> tuple[tuple[str, ...], MissingConsent]:
+        """The required categories and missing policy in force for one event."""
+        if rule is None:
+            return self.required, self.missing
+        required = self.required if rule.consent is None else rule.consent
+        return required, rule.consent_missing or self.missing
+
+
+@dataclass(frozen=True, slots=True)
 class Workflow:
     """The whole workflow; ``events`` is a read-only mapping from event name to its rule."""
 
     default: Default = "off"
     page_view_event: str = DEFAULT_PAGE_VIEW_EVENT
     events: Mapping[str, EventRule] = field(default_factory=dict)
+    consent: ConsentRule = field(default_factory=ConsentRule)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", MappingProxyType(dict(self.events)))

@@ -31,8 +31,10 @@ def key(name: str) -> str:
     return string(name)
 
 
-def value(obj: str | bool) -> str:
-    """A TOML string or boolean value."""
+def value(obj: str | bool | list[str]) -> str:
+    """A TOML string, boolean, or list of strings."""
     if isinstance(obj, bool):
         return "true" if obj else "false"
+    if isinstance(obj, list):
+        return "[" + ", ".join(string(item) for item in obj) + "]"
     return string(obj)
