@@ -15,6 +15,8 @@ import redis
 
 from worker.errors import InvalidEvent
 from worker.keys import Keys
+from worker.redisconn import Durability, add_to_stream, as_text
+from worker.settings import get_settings
 
 DEFAULT_MAX_EVENT_BYTES = 32_768
 PIPELINE_CHUNK = 1000
@@ -61,10 +63,16 @@ def enqueue(
     *,
     prefix: str = "cio",
     max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    durability: Durability | None = None,
 ) -> str:
-    """Validate one event and add it to the inbox; returns the stream entry id."""
-    entry_id = client.xadd(Keys(prefix).inbox, {"event": encode_event(event, max_bytes)})
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    """Validate one event and add it to the inbox; returns the stream entry id once it is
+    durably acknowledged (``durability``, else ``CIO_REDIS_MIN_REPLICAS``).
+
+    Raises InvalidEvent for a bad event, TooFewReplicas when too few replicas confirmed it,
+    and redis-py's errors when Redis refused it (``describe_refusal`` words them).
+    """
+    data = encode_event(event, max_bytes)
+    return add_events(client, Keys(prefix).inbox, [data], durability)[0]
 
 
 def enqueue_many(
@@ -73,10 +81,13 @@ def enqueue_many(
     *,
     prefix: str = "cio",
     max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    durability: Durability | None = None,
 ) -> tuple[list[str], list[Rejection]]:
-    """Validate and add many events, pipelined; returns the entry ids and the rejections.
+    """Validate and add many events, a transaction per 1,000; returns the entry ids and
+    the rejections once every id is durably acknowledged (as :func:`enqueue`).
 
     Valid events are added even when others are refused; nothing is dropped silently.
+    A Redis error stops it: the chunks before it are stored, the failed one is not.
     """
     inbox = Keys(prefix).inbox
     ids: list[str] = []
@@ -89,15 +100,19 @@ def enqueue_many(
             rejected.append(Rejection(index, exc.reason, exc.detail))
             continue
         if len(chunk) >= PIPELINE_CHUNK:
-            ids.extend(_flush(client, inbox, chunk))
+            ids.extend(add_events(client, inbox, chunk, durability))
             chunk = []
     if chunk:
-        ids.extend(_flush(client, inbox, chunk))
+        ids.extend(add_events(client, inbox, chunk, durability))
     return ids, rejected
 
 
-def _flush(client: redis.Redis, inbox: str, chunk: Sequence[bytes]) -> list[str]:
-    pipe = client.pipeline(transaction=False)
-    for data in chunk:
-        pipe.xadd(inbox, {"event": data})
-    return [i.decode() if isinstance(i, bytes) else str(i) for i in pipe.execute()]
+def add_events(
+    client: redis.Redis, inbox: str, chunk: Sequence[bytes], durability: Durability | None
+) -> list[str]:
+    """XADD encoded events all or nothing in one round trip, then WAIT for the replicas
+    ``durability`` asks for (``CIO_REDIS_MIN_REPLICAS`` when None); their entry ids."""
+    if durability is None:
+        durability = Durability.from_settings(get_settings())
+    entries = [{"event": data} for data in chunk]
+    return [as_text(i) for i in add_to_stream(client, inbox, entries, durability)]

@@ -15,14 +15,18 @@ the relay's clients never decode, so these helpers turn a reply into one precise
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.client
 import redis.asyncio.sentinel as aiosentinel
+import redis.client
+import redis.exceptions
 import redis.sentinel
 from redis.connection import parse_url
 from redis.typing import EncodableT, FieldT
@@ -67,7 +71,7 @@ def connect(settings: Settings, *, socket_timeout: float = 30) -> redis.Redis:
     that Sentinel names when ``CIO_REDIS_SENTINELS`` is set, else ``CIO_REDIS_URL``."""
     options: dict[str, Any] = {
         "socket_connect_timeout": 5,
-        "socket_timeout": socket_timeout,
+        "socket_timeout": _beyond_wait(settings, socket_timeout),
         "health_check_interval": 15,
         "retry_on_timeout": True,
     }
@@ -86,7 +90,7 @@ def connect_async(settings: Settings, *, socket_timeout: float = 10) -> aioredis
     """The asyncio twin of :func:`connect` (the collector)."""
     options: dict[str, Any] = {
         "socket_connect_timeout": 2,
-        "socket_timeout": socket_timeout,
+        "socket_timeout": _beyond_wait(settings, socket_timeout),
         "health_check_interval": 15,
     }
     if not settings.sentinel_addresses:
@@ -98,6 +102,11 @@ def connect_async(settings: Settings, *, socket_timeout: float = 10) -> aioredis
         **options,
     )
     return sentinel.master_for(settings.redis_master_name, redis_class=aioredis.Redis)
+
+
+def _beyond_wait(settings: Settings, socket_timeout: float) -> float:
+    # A WAIT for replicas must end (and say so) before the socket gives up on its answer.
+    return max(socket_timeout, settings.redis_replica_timeout_s + 5)
 
 
 def _sentinel_kwargs() -> dict[str, Any]:
@@ -135,6 +144,144 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+class TooFewReplicas(redis.exceptions.RedisError):
+    """Raised when fewer replicas than ``CIO_REDIS_MIN_REPLICAS`` confirmed a write in
+    time: the entries may be on the primary, but a failover could lose them, so the write
+    is not acknowledged."""
+
+
+@dataclass(frozen=True, slots=True)
+class Durability:
+    """How many replicas must hold a write before it counts as acknowledged (Redis WAIT)."""
+
+    min_replicas: int = 0
+    timeout_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Durability:
+        return cls(settings.redis_min_replicas, settings.redis_replica_timeout_s)
+
+    def wait_command(self) -> tuple[str, int, int] | None:
+        """``WAIT numreplicas timeout`` to send after the write, or None when not needed."""
+        if self.min_replicas <= 0:
+            return None
+        return ("WAIT", self.min_replicas, max(1, round(self.timeout_s * 1000)))
+
+    def check(self, confirmed: int) -> None:
+        """TooFewReplicas unless ``confirmed`` (WAIT's answer) reaches the minimum."""
+        if confirmed < self.min_replicas:
+            raise TooFewReplicas(
+                f"not acknowledged: only {confirmed} of {self.min_replicas} replica(s) "
+                f"confirmed the write within {self.timeout_s:g} s (CIO_REDIS_MIN_REPLICAS); "
+                "retry later (a retried event keeps its id, so it is delivered once)"
+            )
+
+
+def stream_add_commands(
+    stream: str,
+    entries: Sequence[Mapping[str, bytes | str]],
+    durability: Durability,
+    *,
+    with_length: bool = False,
+) -> list[tuple[Any, ...]]:
+    """The commands that add ``entries`` all or nothing: ``MULTI``, one ``XADD`` each (and
+    ``XLEN`` when asked), ``EXEC``, then ``WAIT`` on the same connection if replicas must
+    confirm. A refused write (``OOM``, ``MISCONF``) aborts the whole ``EXEC``."""
+    commands: list[tuple[Any, ...]] = [("MULTI",)]
+    for entry in entries:
+        flat: list[bytes | str] = ["XADD", stream, "*"]
+        for name, value in entry.items():
+            flat += [name, value]
+        commands.append(tuple(flat))
+    if with_length:
+        commands.append(("XLEN", stream))
+    commands.append(("EXEC",))
+    wait = durability.wait_command()
+    if wait is not None:
+        commands.append(wait)
+    return commands
+
+
+def stream_add_results(replies: Sequence[Any], durability: Durability) -> list[Any]:
+    """What ``EXEC`` returned for :func:`stream_add_commands` (entry ids, then the length),
+    or the error that refused the write, or TooFewReplicas."""
+    errors = [r for r in replies if isinstance(r, Exception)]
+    if errors:  # the cause (OOM, MISCONF, READONLY…) comes before EXEC's EXECABORT
+        cause = [e for e in errors if not isinstance(e, redis.exceptions.ExecAbortError)]
+        raise (cause or errors)[0]
+    waited = durability.wait_command() is not None
+    executed = replies[-2] if waited else replies[-1]
+    if executed is None:
+        raise redis.exceptions.ResponseError("EXEC was discarded")
+    inner = [r for r in executed if isinstance(r, Exception)]
+    if inner:
+        raise inner[0]
+    if waited:
+        durability.check(int(replies[-1]))
+    return list(executed)
+
+
+def add_to_stream(
+    client: redis.Redis,
+    stream: str,
+    entries: Sequence[Mapping[str, bytes | str]],
+    durability: Durability,
+    *,
+    with_length: bool = False,
+) -> list[Any]:
+    """Add ``entries`` in one round trip on one connection (see :func:`stream_add_commands`)."""
+    # Raw replies: inside MULTI every command answers QUEUED, which no callback expects.
+    pipe = redis.client.Pipeline(client.connection_pool, {}, False, None)
+    for command in stream_add_commands(stream, entries, durability, with_length=with_length):
+        pipe.execute_command(*command)
+    return stream_add_results(pipe.execute(raise_on_error=False), durability)
+
+
+async def add_to_stream_async(
+    client: aioredis.Redis,
+    stream: str,
+    entries: Sequence[Mapping[str, bytes | str]],
+    durability: Durability,
+    *,
+    with_length: bool = False,
+) -> list[Any]:
+    """The asyncio twin of :func:`add_to_stream` (the collector)."""
+    pipe = redis.asyncio.client.Pipeline(client.connection_pool, {}, False, None)
+    for command in stream_add_commands(stream, entries, durability, with_length=with_length):
+        pipe.execute_command(*command)
+    return stream_add_results(await pipe.execute(raise_on_error=False), durability)
+
+
+def describe_refusal(exc: BaseException) -> str:
+    """Why Redis did not take a write, in words safe to show a sender or an operator (no
+    event content, no secrets): the cause Redis named (OOM, MISCONF…) with what it means."""
+    if isinstance(exc, TooFewReplicas):
+        return str(exc)
+    text = str(exc).split("\n", 1)[0]
+    for cause, meaning in REFUSALS.items():
+        if text.startswith(cause) or f" {cause} " in f" {text} ":
+            return f"Redis refused the write ({cause}: {meaning})"
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return f"Redis refused the write (OOM: {REFUSALS['OOM']})"
+    if isinstance(exc, redis.exceptions.ReadOnlyError):
+        return f"Redis refused the write (READONLY: {REFUSALS['READONLY']})"
+    if isinstance(exc, redis.exceptions.ConnectionError | OSError | TimeoutError):
+        return "Redis is unreachable"
+    return f"Redis refused the write ({type(exc).__name__})"
+
+
+# The write refusals Redis names in its error's first word, and what each means here.
+REFUSALS = {
+    "OOM": "out of memory under maxmemory with noeviction; nothing was stored",
+    "MISCONF": "its last RDB save failed (disk full or unwritable?) and it stops writes; "
+    "nothing was stored",
+    "READONLY": "a replica, not the primary",
+    "NOREPLICAS": "fewer replicas than its min-replicas-to-write; nothing was stored",
+    "LOADING": "it is loading its data after a restart",
+    "MASTERDOWN": "a replica cut off from its primary",
+}
 
 
 def local_server_argv(binary: str, port: int, data_dir: Path) -> list[str]:

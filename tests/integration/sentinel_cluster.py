@@ -45,6 +45,19 @@ class RedisNode:
         wait_until(lambda: _pings(client), 10, f"redis {self.name}")
         return self
 
+    def wait_replicas(self, count: int, timeout_s: float = 20) -> None:
+        """Wait until ``count`` replicas are online (synced) behind this node."""
+
+        def online() -> bool:
+            try:
+                info = self.client().info("replication")
+            except redis.RedisError:
+                return False
+            states = [info.get(f"slave{i}", {}).get("state") for i in range(count)]
+            return states == ["online"] * count
+
+        wait_until(online, timeout_s, f"{count} replica(s) of {self.name} online")
+
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2)
 
@@ -110,7 +123,7 @@ class Cluster:
     def start(self) -> Cluster:
         self.primary.start()
         self.replica.start()
-        wait_until(self._replica_linked, 20, "the replica to sync")
+        self.primary.wait_replicas(1)
         for s in self.sentinels:
             s.start()
         wait_until(self._sentinels_see_replica, 20, "Sentinels to find the replica")
@@ -129,13 +142,6 @@ class Cluster:
         sentinel = redis.Redis(port=self.sentinels[0].port, socket_timeout=2)
         _host, port = sentinel.sentinel_get_master_addr_by_name(MASTER_NAME)
         return int(port)
-
-    def _replica_linked(self) -> bool:
-        try:
-            info = self.primary.client().info("replication")
-        except redis.RedisError:
-            return False
-        return int(info.get("connected_slaves", 0)) >= 1 and "slave0" in info
 
     def _sentinels_see_replica(self) -> bool:
         try:

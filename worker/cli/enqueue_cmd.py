@@ -7,12 +7,14 @@ import sys
 from collections.abc import Iterator
 from typing import IO
 
+import redis
 from tqdm import tqdm
 
 from worker.cli.common import add_json_flag, context
-from worker.cli.output import emit_json, emit_table
+from worker.cli.output import emit_json, emit_table, fail
 from worker.errors import InvalidEvent
-from worker.producer import PIPELINE_CHUNK, encode_event
+from worker.producer import PIPELINE_CHUNK, add_events, encode_event
+from worker.redisconn import Durability, describe_refusal
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,27 +33,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     ctx = context()
     stream: IO[str] = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    durability = Durability.from_settings(ctx.settings)
     accepted = 0
     rejected: list[dict[str, object]] = []
-    pipe = ctx.redis.pipeline(transaction=False)
-    pending = 0
+    chunk: list[bytes] = []
     total = None if args.file == "-" else _count_lines(args.file)
     show = not args.no_progress and not args.json
-    with stream, tqdm(total=total, unit="ev", disable=not show, file=sys.stderr) as bar:
-        for lineno, line in _lines(stream):
-            bar.update(1)
-            try:
-                data = encode_event(line, ctx.settings.max_event_bytes)
-            except InvalidEvent as exc:
-                rejected.append({"line": lineno, "reason": exc.reason, "detail": exc.detail})
-                continue
-            pipe.xadd(ctx.keys.inbox, {"event": data})
-            pending += 1
-            if pending >= PIPELINE_CHUNK:
-                accepted += len(pipe.execute())
-                pending = 0
-        if pending:
-            accepted += len(pipe.execute())
+    try:
+        with stream, tqdm(total=total, unit="ev", disable=not show, file=sys.stderr) as bar:
+            for lineno, line in _lines(stream):
+                bar.update(1)
+                try:
+                    chunk.append(encode_event(line, ctx.settings.max_event_bytes))
+                except InvalidEvent as exc:
+                    rejected.append({"line": lineno, "reason": exc.reason, "detail": exc.detail})
+                    continue
+                if len(chunk) >= PIPELINE_CHUNK:
+                    accepted += len(add_events(ctx.redis, ctx.keys.inbox, chunk, durability))
+                    chunk = []
+            if chunk:
+                accepted += len(add_events(ctx.redis, ctx.keys.inbox, chunk, durability))
+    except redis.RedisError as exc:
+        # Every chunk before this one is acknowledged; this one and the rest are not.
+        return _refused(args, accepted, rejected, exc)
+    _report(args, accepted, rejected)
+    return 1 if rejected else 0
+
+
+def _report(args: argparse.Namespace, accepted: int, rejected: list[dict[str, object]]) -> None:
     if args.json:
         for r in rejected:
             emit_json({"type": "rejected", **r})
@@ -60,7 +69,20 @@ def run(args: argparse.Namespace) -> int:
         if rejected:
             emit_table(rejected, ["line", "reason", "detail"], out=sys.stderr)
         print(f"accepted {accepted}, rejected {len(rejected)}")
-    return 1 if rejected else 0
+
+
+def _refused(
+    args: argparse.Namespace,
+    accepted: int,
+    rejected: list[dict[str, object]],
+    exc: redis.RedisError,
+) -> int:
+    """Redis refused a chunk: say why, and how many events before it are acknowledged."""
+    reason = describe_refusal(exc)
+    if args.json:
+        emit_json({"type": "error", "accepted": accepted, "message": reason})
+    _report(args, accepted, rejected)
+    return fail(f"{reason}; {accepted} events were acknowledged before it, the rest were not")
 
 
 def _lines(stream: IO[str]) -> Iterator[tuple[int, str]]:

@@ -63,7 +63,9 @@ class Collector:
         self.cors = Cors(sources)
         self.keys = Keys(settings.redis_prefix)
         self.redis = client
-        self.writer = InboxWriter(client, self.keys.inbox)
+        self.writer = InboxWriter(
+            client, self.keys.inbox, redisconn.Durability.from_settings(settings)
+        )
         self.tracker = TrackerFile.load()
         self._config: tuple[float, bytes] | None = None
 

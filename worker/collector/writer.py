@@ -5,7 +5,9 @@ flight the requests that arrive queue up, and the next transaction carries all o
 under load a round trip serves dozens of requests, at rest each request gets its own.
 ``MULTI``/``EXEC`` makes a group all or nothing, so a Redis that refuses writes (``OOM``,
 ``MISCONF``) or drops the connection never leaves part of a request stored and unreported.
-The same transaction reads the inbox length, which the backpressure check uses.
+The same transaction reads the inbox length, which the backpressure check uses. With
+``CIO_REDIS_MIN_REPLICAS`` a ``WAIT`` follows the ``EXEC`` on the same connection, and the
+group's requests are answered only once that many replicas hold their entries.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import redis.exceptions
+
+from worker.redisconn import Durability, add_to_stream_async, describe_refusal
 
 MAX_GROUP_ENTRIES = 5_000
 
@@ -38,9 +42,12 @@ class _Pending:
 class InboxWriter:
     """One per process: queues requests' entries and writes them in grouped transactions."""
 
-    def __init__(self, client: aioredis.Redis, inbox: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, inbox: str, durability: Durability | None = None
+    ) -> None:
         self._redis = client
         self._inbox = inbox
+        self._durability = durability or Durability()
         self._queue: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -92,15 +99,13 @@ class InboxWriter:
         return group
 
     async def _write(self, group: list[_Pending]) -> None:
+        entries = [entry for pending in group for entry in pending.fields]
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for pending in group:
-                    for entry in pending.fields:
-                        pipe.xadd(self._inbox, entry)  # type: ignore[arg-type]
-                pipe.xlen(self._inbox)
-                replies = await pipe.execute()
+            replies = await add_to_stream_async(
+                self._redis, self._inbox, entries, self._durability, with_length=True
+            )
         except (TimeoutError, redis.exceptions.RedisError, OSError) as exc:
-            error = StoreFailed(_describe(exc))
+            error = StoreFailed(describe_refusal(exc))
             for pending in group:
                 if not pending.done.done():
                     pending.done.set_exception(error)
@@ -110,18 +115,3 @@ class InboxWriter:
         for pending in group:
             if not pending.done.done():
                 pending.done.set_result(None)
-
-
-def _describe(exc: BaseException) -> str:
-    """Why Redis refused, in words safe to show a sender (no event content, no secrets)."""
-    if isinstance(exc, redis.exceptions.OutOfMemoryError):
-        return "Redis refused the write (OOM: out of memory under maxmemory)"
-    if isinstance(exc, redis.exceptions.ReadOnlyError):
-        return "Redis refused the write (READONLY: a replica, not the primary)"
-    text = str(exc).split("\n", 1)[0]
-    for cause in ("OOM", "MISCONF", "READONLY", "NOREPLICAS", "LOADING"):
-        if cause in text:
-            return f"Redis refused the write ({cause})"
-    if isinstance(exc, redis.exceptions.ConnectionError | OSError | TimeoutError):
-        return "Redis is unreachable"
-    return f"Redis refused the write ({type(exc).__name__})"
