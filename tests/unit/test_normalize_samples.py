@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
+from worker.inbox import Entry
 from worker.normalize import normalize, parse_json
+from worker.prepare import Policy, parse_entries, route
+from worker.workflow.loader import load_workflow_file
 
 SAMPLES = Path(__file__).resolve().parents[2] / "config" / "samples"
 RECEIVED_AT = 1_772_496_000  # 2026-03-03T00:00:00Z, after every sample's own timestamp
@@ -50,3 +54,38 @@ def test_sample_dedupe_keys_are_unique() -> None:
         for line in lines(name)
     ]
     assert len(keys) == len(set(keys))
+
+
+SPEC_SAMPLES = ("segment-spec.jsonl", "customerlabs-spec.jsonl")
+
+
+@pytest.mark.parametrize("name", SPEC_SAMPLES)
+def test_spec_samples_become_their_operations(name: str) -> None:
+    """Under the example workflow, every spec sample prepares into an operation (none is
+    dead-lettered), and between them they show every spec operation."""
+    workflow = load_workflow_file(SAMPLES.parent / "workflow.toml")
+    entries = [
+        Entry(id=f"{RECEIVED_AT * 1000 + i}-0", fields={b"event": line.encode()})
+        for i, line in enumerate(lines(name))
+    ]
+    policy = Policy()
+    parsed, dead = parse_entries(entries, workflow, policy)
+    assert dead == []
+    prepared = route(parsed, workflow, {}, policy)
+    assert [(o.status, o.reason) for o in prepared.outcomes if o.status == "dead"] == []
+    actions = {orjson.loads(r.operation.encoded).get("action") for r in prepared.ready}
+    if name == "segment-spec.jsonl":
+        assert {
+            "identify",
+            "identify_anonymous",
+            "merge",
+            "add_device",
+            "delete_device",
+            "delete_relationships",
+            "delete",
+            "suppress",
+            "unsuppress",
+            "event",
+        } <= actions
+    else:
+        assert {"identify", "event", "delete"} <= actions

@@ -317,3 +317,21 @@ def test_unreadable_live_workflow_is_one_clear_line(
     redis_client.hset(Keys(PREFIX).workflow, "workflow", b"{")
     assert run("workflow", "show") == 1
     assert "workflow apply FILE" in capsys.readouterr().err
+
+
+def test_show_has_consent_and_object_type(
+    store: WorkflowStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """show names the [consent] in force; --json carries it and the per-event keys."""
+    store.replace(
+        parse_workflow(
+            '[consent]\nrequired = ["ads", "analytics"]\nmissing = "deny"\n'
+            '[events."Create group"]\nobject_type_id = "2"\nconsent = []\n'
+        )
+    )
+    run("workflow", "show")
+    assert "consent required: ads, analytics (missing: deny)" in capsys.readouterr().out
+    run("workflow", "show", "--json")
+    header, row = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert header["consent"] == {"required": ["ads", "analytics"], "missing": "deny"}
+    assert (row["object_type_id"], row["consent"]) == ("2", [])

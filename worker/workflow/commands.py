@@ -87,6 +87,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     header = {
         "default": workflow.default,
         "page_view_event": workflow.page_view_event,
+        "consent": {
+            "required": list(workflow.consent.required),
+            "missing": workflow.consent.missing,
+        },
         "version": info.version,
         "updated_at": info.updated_at,
         "events": len(workflow.events),
@@ -104,6 +108,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         out.write(f"version {info.version}, changed {_when(info.updated_at)}\n")
     out.write(f"default: {workflow.default} (events not listed)\n")
     out.write(f"page view event: {workflow.page_view_event}\n")
+    required = ", ".join(workflow.consent.required) or "none"
+    out.write(f"consent required: {required} (missing: {workflow.consent.missing})\n")
     if rows:
         out.write("\n")
         emit_table([_table_row(row) for row in rows], TABLE_COLUMNS, out)
@@ -122,6 +128,9 @@ def _event_row(name: str, workflow: Workflow) -> dict[str, Any]:
         "dont_fire": len(rule.dont_fire_rules),
         "trigger_paths": [_path_dict(p) for p in rule.trigger_paths],
         "client": [_client_dict(c) for c in rule.client],
+        **({"object_type_id": rule.object_type_id} if rule.object_type_id else {}),
+        **({"consent": list(rule.consent)} if rule.consent is not None else {}),
+        **({"consent_missing": rule.consent_missing} if rule.consent_missing else {}),
     }
 
 
