@@ -43,6 +43,9 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "broker_url": broker_url(settings),
         "broker_transport_options": broker_transport_options(settings),
         "broker_connection_retry_on_startup": True,
+        # A broker command Redis refuses (OOM, MISCONF: kombu's ack is a MULTI) reconnects
+        # the consumer and tries again instead of ending the worker as unrecoverable.
+        "broker_channel_error_retry": True,
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
 from worker.keys import Keys
+from worker.redisconn import write_refusal
 from worker.stats import collect
 
 log = structlog.get_logger("cio_relay.metrics")
@@ -150,12 +151,26 @@ class RelayCollector:
     def collect(self) -> Iterator[Metric]:
         try:
             stats = collect(self._redis, self._keys, self._clock())
+            refused = write_refusal(self._redis, self._keys.prefix + ":write_probe")
         except redis.RedisError as exc:
             log.warning("metrics_redis_error", error=type(exc).__name__)
             yield _gauge("redis_up", "1 when the last scrape could read Redis", 0)
             return
         yield _gauge("redis_up", "1 when the last scrape could read Redis", 1)
+        yield writes_refused(refused)
         yield from families(stats)
+
+
+def writes_refused(cause: str | None) -> GaugeMetricFamily:
+    """1 with the cause Redis named (OOM, MISCONF…) while it refuses writes, else 0."""
+    family = GaugeMetricFamily(
+        PREFIX + "redis_writes_refused",
+        "1 while Redis refuses writes, cause label as Redis names it (OOM: maxmemory reached "
+        "with noeviction; MISCONF: a failed RDB save or AOF write), else 0",
+        labels=["cause"],
+    )
+    family.add_metric([cause or ""], 1 if cause else 0)
+    return family
 
 
 def registry(

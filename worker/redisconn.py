@@ -254,19 +254,37 @@ async def add_to_stream_async(
     return stream_add_results(await pipe.execute(raise_on_error=False), durability)
 
 
+def refusal_cause(exc: BaseException) -> str | None:
+    """The cause a Redis error names (``OOM``, ``MISCONF``…, see REFUSALS), else None."""
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return "OOM"
+    if isinstance(exc, redis.exceptions.ReadOnlyError):
+        return "READONLY"
+    text = str(exc).split("\n", 1)[0]
+    for cause in REFUSALS:
+        if text.startswith(cause) or f" {cause} " in f" {text} ":
+            return cause
+    return None
+
+
+def write_refusal(client: redis.Redis, key: str) -> str | None:
+    """Try one tiny write (``key`` expires in a minute): None when Redis takes writes, else
+    the cause it named for refusing (``OOM``, ``MISCONF``…; the error's class otherwise)."""
+    try:
+        client.set(key, "1", px=60_000)
+    except redis.exceptions.ResponseError as exc:
+        return refusal_cause(exc) or type(exc).__name__
+    return None
+
+
 def describe_refusal(exc: BaseException) -> str:
     """Why Redis did not take a write, in words safe to show a sender or an operator (no
     event content, no secrets): the cause Redis named (OOM, MISCONF…) with what it means."""
     if isinstance(exc, TooFewReplicas):
         return str(exc)
-    text = str(exc).split("\n", 1)[0]
-    for cause, meaning in REFUSALS.items():
-        if text.startswith(cause) or f" {cause} " in f" {text} ":
-            return f"Redis refused the write ({cause}: {meaning})"
-    if isinstance(exc, redis.exceptions.OutOfMemoryError):
-        return f"Redis refused the write (OOM: {REFUSALS['OOM']})"
-    if isinstance(exc, redis.exceptions.ReadOnlyError):
-        return f"Redis refused the write (READONLY: {REFUSALS['READONLY']})"
+    cause = refusal_cause(exc)
+    if cause is not None:
+        return f"Redis refused the write ({cause}: {REFUSALS[cause]}); none of it was stored"
     if isinstance(exc, redis.exceptions.ConnectionError | OSError | TimeoutError):
         return "Redis is unreachable"
     return f"Redis refused the write ({type(exc).__name__})"
@@ -274,11 +292,10 @@ def describe_refusal(exc: BaseException) -> str:
 
 # The write refusals Redis names in its error's first word, and what each means here.
 REFUSALS = {
-    "OOM": "out of memory under maxmemory with noeviction; nothing was stored",
-    "MISCONF": "its last RDB save failed (disk full or unwritable?) and it stops writes; "
-    "nothing was stored",
+    "OOM": "out of memory under maxmemory with noeviction",
+    "MISCONF": "it cannot persist (a failed RDB save or AOF write: disk full or unwritable?)",
     "READONLY": "a replica, not the primary",
-    "NOREPLICAS": "fewer replicas than its min-replicas-to-write; nothing was stored",
+    "NOREPLICAS": "fewer replicas than its min-replicas-to-write",
     "LOADING": "it is loading its data after a restart",
     "MASTERDOWN": "a replica cut off from its primary",
 }

@@ -21,7 +21,10 @@ DOWN_AFTER_MS = 1000
 class RedisNode:
     """One redis-server (primary or replica) with its own data dir and log file."""
 
-    def __init__(self, root: Path, name: str, replica_of: int | None = None) -> None:
+    def __init__(
+        self, root: Path, name: str, replica_of: int | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
+        self.extra = extra
         self.port = free_port()
         self.name = name
         self.dir = root / name
@@ -37,7 +40,7 @@ class RedisNode:
         binary = shutil.which("redis-server") or "redis-server"
         argv = [binary, str(conf), "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--dir", str(self.dir)]
-        argv += ["--logfile", str(self.dir / "redis.log")]
+        argv += ["--logfile", str(self.dir / "redis.log"), *self.extra]
         if self.replica_of is not None:
             argv += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)

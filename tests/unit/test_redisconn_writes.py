@@ -64,7 +64,7 @@ def test_a_refused_command_is_raised_rather_than_execabort() -> None:
             redis.exceptions.ResponseError(
                 "MISCONF Redis is configured to save RDB snapshots, but it's currently unable"
             ),
-            "MISCONF: its last RDB save failed",
+            "MISCONF: it cannot persist",
         ),
         (
             redis.exceptions.ReadOnlyError("You can't write against a read only replica."),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+import redis
+
 from worker.cli.common import add_json_flag, context
 from worker.cli.output import emit_json
 from worker.client import TrackClient
 from worker.errors import ConfigError, DeliveryError, WorkflowError
-from worker.redisconn import get_text
+from worker.redisconn import REFUSALS, describe_target, get_text, write_refusal
 from worker.workflow.loader import describe_error, load_workflow_file
 from worker.workflow.store import WorkflowStore
 
@@ -53,21 +55,10 @@ def check_cmd(args: argparse.Namespace) -> int:
         results.append(("credentials", False, str(exc)))
 
     try:
-        ctx.redis.ping()
-        info = ctx.redis.info("persistence")
-        policy = ctx.redis.config_get("maxmemory-policy").get("maxmemory-policy", "?")
-        aof = bool(info.get("aof_enabled"))
-        ok = aof and policy == "noeviction"
-        results.append(
-            (
-                "redis",
-                ok,
-                f"aof={'on' if aof else 'off'} maxmemory-policy={policy}"
-                + ("" if ok else " (want appendonly yes and noeviction, see config/redis.conf)"),
-            )
-        )
+        results.append(_redis_check(ctx.redis, ctx.keys.prefix + ":write_probe"))
     except Exception as exc:
-        results.append(("redis", False, f"{type(exc).__name__}: {exc}"))
+        where = describe_target(ctx.settings)
+        results.append(("redis", False, f"{where}: {type(exc).__name__}: {exc}"))
 
     path = ctx.settings.workflow_file
     try:
@@ -90,6 +81,34 @@ def check_cmd(args: argparse.Namespace) -> int:
         else:
             print(f"{'ok  ' if ok else 'FAIL'}  {name:<12} {detail}")
     return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def _redis_check(client: redis.Redis, probe_key: str) -> tuple[str, bool, str]:
+    """Persistence settings, and whether Redis takes writes now (one tiny probe write):
+    a refusal is named by its cause with the numbers behind it."""
+    # No PING first: under MISCONF Redis refuses PING too, and the probe names the cause.
+    refused = write_refusal(client, probe_key)
+    info = client.info("persistence")
+    policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "?")
+    aof = bool(info.get("aof_enabled"))
+    if refused is not None:
+        memory = client.info("memory")
+        return (
+            "redis",
+            False,
+            f"refusing writes ({refused}: {REFUSALS.get(refused, 'see the Redis log')}); "
+            f"used_memory={memory.get('used_memory_human')} "
+            f"maxmemory={memory.get('maxmemory_human')} "
+            f"rdb_last_bgsave_status={info.get('rdb_last_bgsave_status')} "
+            f"aof_last_write_status={info.get('aof_last_write_status')}",
+        )
+    ok = aof and policy == "noeviction"
+    return (
+        "redis",
+        ok,
+        f"aof={'on' if aof else 'off'} maxmemory-policy={policy}"
+        + ("" if ok else " (want appendonly yes and noeviction, see config/redis.conf)"),
+    )
 
 
 def _workers_check() -> tuple[str, bool, str]:
