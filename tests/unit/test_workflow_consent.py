@@ -189,3 +189,16 @@ def test_bad_consent_settings_are_refused_with_their_line(
     with pytest.raises(WorkflowError) as caught:
         parse_workflow(text)
     assert caught.value.line == line and message in caught.value.reason
+
+
+def test_rudderstack_consent_ids_in_every_shape_its_sdks_send() -> None:
+    """Ids as strings, as objects with an id, or as an object keyed by id."""
+    for denied in (["ads"], [{"id": "ads"}], {"ads": "Advertising"}):
+        raw = {
+            "type": "track",
+            "event": "X",
+            "context": {"consentManagement": {"deniedConsentIds": denied}},
+        }
+        consent = normalize(raw, received_at=1).consent
+        assert consent is not None and consent.state("ads") == "denied", denied
+        assert consent.state("analytics") == "granted"

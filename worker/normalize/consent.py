@@ -65,7 +65,9 @@ def _states(value: dict[str, Any]) -> dict[str, bool]:
 
 def _names(value: object) -> list[str]:
     """Consent ids as RudderStack SDKs send them: a list of strings (or of objects with an
-    ``id`` / ``consent`` field)."""
+    ``id`` / ``consent`` field), or an object keyed by id."""
+    if isinstance(value, dict):
+        return [str(key) for key in value]
     if not isinstance(value, list):
         return []
     names = []

@@ -101,13 +101,19 @@ def _consent(name: str, custom: _Custom, context: dict[str, Any]) -> Consent | N
 def _group_id(markers: object, context: dict[str, Any]) -> str | None:
     """The object a CustomerLabs event names: its ``"igb": true`` value, else
     ``context.groupId``; anything that is not text or an integer is not an id."""
-    candidates = list(markers.values()) if isinstance(markers, dict) else []
-    candidates.append(context.get("groupId"))
-    for value in candidates:
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
+    if isinstance(markers, dict):
+        for value in markers.values():
+            found = _id_text(value)
+            if found is not None:
+                return found
+    return _id_text(context.get("groupId"))
+
+
+def _id_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return None
 
 

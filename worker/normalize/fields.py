@@ -55,8 +55,10 @@ def device_context(context: dict[str, Any]) -> dict[str, Any]:
     """``context.device`` with ``context.os`` under ``os``; what is not an object is
     ignored, since only the device mapping reads it."""
     device = context.get("device")
-    found = dict(device) if isinstance(device, dict) else {}
     os_info = context.get("os")
+    if device is None and os_info is None:
+        return {}
+    found = dict(device) if isinstance(device, dict) else {}
     if isinstance(os_info, dict) and os_info:
         found["os"] = dict(os_info)
     return found
