@@ -96,7 +96,7 @@ def build_operation(
 ) -> Operation:
     """The operation for one event; raises RejectedEvent when Customer.io would refuse it."""
     if event.kind in ("group", "alias"):
-        raise ValueError(f"{event.kind} events are skipped before mapping")
+        raise ValueError(f"{event.kind} calls are mapped by worker.spec")
     if identity.anonymous:
         return _anonymous_event(event, identity.value, event_id, page_overflow)
     identifiers = identifiers_for(identity.value, identify_by)
