@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 
+from tests.integration.collector_proc import SERVER_KEY, Collector, basic, collector_env
 from tests.integration.conftest import Relay, wait_until
 from tests.integration.sentinel_cluster import Cluster, wait_for_failover
 from tests.integration.test_faults import delivered_ids, purchases
@@ -70,6 +72,41 @@ class Producer(threading.Thread):
         return {event_ulid(f"msg:{self.tag}-{i}") for i in indices}
 
 
+class HttpSender(Producer):
+    """Posts ``{tag}-0``, ``{tag}-1``, … to the collector one by one; a 200 is its
+    acknowledgement, anything else (503 during the failover) a failure to retry later."""
+
+    def __init__(self, url: str, tag: str) -> None:
+        threading.Thread.__init__(self, daemon=True)
+        self.url = url
+        self.tag = tag
+        self.acknowledged = []
+        self.tried = 0
+        self.failures = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        session = requests.Session()
+        while not self.halt.is_set():
+            i = self.tried
+            self.tried += 1
+            try:
+                r = session.post(
+                    f"{self.url}/v1/track",
+                    json=purchases(i + 1, self.tag)[i],
+                    headers=basic(SERVER_KEY),
+                    timeout=30,
+                )
+            except requests.RequestException:
+                r = None
+            if r is None or r.status_code != 200:
+                self.failures += 1
+                time.sleep(0.05)
+                continue
+            self.acknowledged.append(i)
+            time.sleep(0.01)
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c = Cluster(tmp_path / "ha").start()
@@ -100,7 +137,14 @@ def test_primary_sigkilled_mid_flow_loses_no_acknowledged_event(
     )
     emulator_client.set_faults(latency_ms=50)
     relay = Relay(env, tmp_path).start(concurrency=2)
-    producers = [Producer(settings, prefix, "single"), Producer(settings, prefix, "many", 10)]
+    collector = Collector(
+        {**collector_env(env["CIO_REDIS_URL"], prefix, tmp_path), **_ha(env)}, tmp_path
+    ).start()
+    producers = [
+        Producer(settings, prefix, "single"),
+        Producer(settings, prefix, "many", 10),
+        HttpSender(collector.url, "http"),
+    ]
     try:
         for p in producers:
             p.start()
@@ -109,7 +153,7 @@ def test_primary_sigkilled_mid_flow_loses_no_acknowledged_event(
         old_port = cluster.primary.port
         killed_at = time.monotonic()
         cluster.primary.kill()
-        acked_at_kill = sum(len(p.acknowledged) for p in producers)
+        acked_at_kill = [len(p.acknowledged) for p in producers]
         new_port = wait_for_failover(cluster, old_port)
         assert new_port == cluster.replica.port
         # Delivery resumes on the promoted replica, with no process restarted.
@@ -122,12 +166,14 @@ def test_primary_sigkilled_mid_flow_loses_no_acknowledged_event(
         resumed_s = time.monotonic() - killed_at
 
         # The crashed host comes back: Sentinel makes it a replica of the new primary, and
-        # enqueues are acknowledged again (one replica holds them).
+        # every producer, the collector too, is acknowledged again (one replica holds it).
         cluster.primary.start()
         wait_until(
-            lambda: sum(len(p.acknowledged) for p in producers) > acked_at_kill + 50,
+            lambda: all(
+                len(p.acknowledged) > n + 20 for p, n in zip(producers, acked_at_kill, strict=True)
+            ),
             30,
-            "acknowledged enqueues after the old primary rejoined",
+            "acknowledged enqueues from every producer after the old primary rejoined",
         )
         for p in producers:
             p.halt.set()
@@ -154,9 +200,16 @@ def test_primary_sigkilled_mid_flow_loses_no_acknowledged_event(
         print(
             f"failover: delivery resumed {resumed_s:.1f} s after SIGKILL; "
             f"{len(acknowledged)} acknowledged of {len(tried)} tried, "
-            f"{sum(p.failures for p in producers)} enqueue failures, {len(delivered)} delivered"
+            f"{sum(p.failures for p in producers)} enqueue failures, {len(delivered)} delivered; "
+            + ", ".join(f"{p.tag}: {len(p.acknowledged)}/{p.tried}" for p in producers)
         )
     finally:
         for p in producers:
             p.halt.set()
+        collector.kill()
         relay.stop()
+
+
+def _ha(env: dict[str, str]) -> dict[str, str]:
+    names = ("SENTINELS", "MASTER_NAME", "MIN_REPLICAS", "REPLICA_TIMEOUT_S")
+    return {f"CIO_REDIS_{n}": env[f"CIO_REDIS_{n}"] for n in names}
