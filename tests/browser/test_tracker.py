@@ -170,7 +170,20 @@ def test_cl_calls_queued_before_load_are_replayed_in_order(
         "analytics": {"t": "boolean", "v": True},
         "ads": False,
     }
-    assert purchased["properties"]["customProperties"] == {"value": 30, "order_id": "O-1"}
+    # The consent the queued trackConsent set rides on the event after it (not on those before).
+    assert purchased["properties"]["customProperties"] == {
+        "value": 30,
+        "order_id": "O-1",
+        "consent": {
+            "t": "object",
+            "v": {
+                "analytics": {"t": "string", "v": "granted"},
+                "ads": {"t": "string", "v": "denied"},
+            },
+        },
+    }
+    assert "consent" not in click["properties"]["customProperties"]
+    assert after["context"]["consent"] == {"categoryPreferences": {"analytics": True, "ads": False}}
     for event in events[:5]:
         assert event["context"]["page_url"] == site.pages.url("/shop.html")
         assert event["context"]["user_agent"]

@@ -18,6 +18,14 @@
  * Before load, window.cio and window._cl may be arrays of [method, ...args] queued by the
  * page; they are replayed in order (_cl first, then cio).
  *
+ * Consent (README "Consent"; the relay reads it in worker/normalize/consent.py): each
+ * _cl.trackConsent(props) merges the categories it states (true/false or text such as
+ * "granted"/"denied", {t, v}-wrapped or not) into a state kept in localStorage (cio_consent),
+ * and still sends its "Consent updated" event unchanged. Every event built after that carries
+ * the state: CustomerLabs ones as properties.customProperties.consent = {"t": "object", "v":
+ * {category: {"t": "string", "v": "granted" | "denied"}}} unless they have their own consent,
+ * cio.* ones as context.consent.categoryPreferences = {category: true | false}.
+ *
  * Pipeline of every event: built at call time -> waits for /v1/config (at most CONFIG_WAIT_MS,
  * after which the relay alone decides) -> trigger paths of the event's workflow entry ->
  * callbacks registered with cio.on -> size check -> outbox (memory + localStorage) -> POST
@@ -36,7 +44,7 @@
   'use strict';
   if (w.cio && w.cio.VERSION) return; // loaded twice: keep the first copy
 
-  var VERSION = '1.0.0';
+  var VERSION = '1.1.0';
   var FLUSH_MS = 1000;
   var BATCH_EVENTS = 20;
   var EVENT_BYTES = 32000; // collector limit 32 KB per event, with a margin
@@ -48,16 +56,23 @@
   var STORED_MAX = 1000;
   var ANON = 'cio_anon';
   var USER = 'cio_user_id';
+  var CONSENT = 'cio_consent';
   var YEAR_S = 31536000;
 
   var con = w.console;
+  // Local names for globals used often: the minifier shortens these, never the globals.
+  var loc = location;
+  var nav = navigator;
+  var json = JSON.stringify;
+  var assign = Object.assign;
+  var isArray = Array.isArray;
   var script = findScript();
-  var src = script ? new URL(script.src, location.href) : null;
+  var src = script ? new URL(script.src, loc.href) : null;
   var writeKey = script ? script.getAttribute('data-write-key') || src.searchParams.get('writeKey') : null;
   var origin = src ? src.origin : '';
   var batchUrl = origin + '/v1/batch';
   var queueKey = 'cio_queue:' + writeKey;
-  if (!writeKey) con.warn('cio: no write key, nothing is sent');
+  if (!writeKey) con.warn('cio: no write key');
 
   var config = null; // the /v1/config answer, once it arrives
   var ready = false; // true once config arrived or CONFIG_WAIT_MS passed
@@ -70,6 +85,7 @@
   var beaconed = {}; // ids already sent by beacon from this page
   var anonId = loadAnonId();
   var userId = get(USER);
+  var consent = loadConsent(); // category -> true (granted) / false (denied), from trackConsent
 
   // ---- storage -----------------------------------------------------------------------------
 
@@ -90,28 +106,37 @@
     }
   }
 
-  function cookie(name) {
-    var m = d.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]*)'));
-    return m ? decodeURIComponent(m[1]) : null;
+  function anonCookie() {
+    var m = d.cookie.match(new RegExp('(?:^|; )' + ANON + '=([^;]*)'));
+    return m && decodeURIComponent(m[1]);
   }
 
   function saveAnonId(id) {
     d.cookie = ANON + '=' + encodeURIComponent(id) + '; path=/; max-age=' + YEAR_S +
-      '; SameSite=Lax' + (location.protocol === 'https:' ? '; Secure' : '');
+      '; SameSite=Lax' + (loc.protocol === 'https:' ? '; Secure' : '');
     put(ANON, id);
   }
 
   /** The visitor's anonymous id: cookie first, then localStorage, else a new one; kept in both. */
   function loadAnonId() {
-    var id = cookie(ANON) || get(ANON) || uuid();
+    var id = anonCookie() || get(ANON) || uuid();
     saveAnonId(id);
     return id;
+  }
+
+  function loadConsent() {
+    try {
+      var c = JSON.parse(get(CONSENT));
+      return isObject(c) ? c : {};
+    } catch (e) {
+      return {};
+    }
   }
 
   function stored() {
     try {
       var list = JSON.parse(get(queueKey) || '[]');
-      return Array.isArray(list) ? list : [];
+      return isArray(list) ? list : [];
     } catch (e) {
       return [];
     }
@@ -120,9 +145,9 @@
   /** Add and remove events in the stored queue (read-modify-write: other tabs share it). */
   function store(add, remove) {
     var ids = {};
-    (remove || []).forEach(function (ev) { ids[idOf(ev)] = 1; });
-    var list = stored().filter(function (ev) { return !ids[idOf(ev)]; }).concat(add || []);
-    put(queueKey, list.length ? JSON.stringify(list.slice(-STORED_MAX)) : null);
+    remove.forEach(function (ev) { ids[idOf(ev)] = 1; });
+    var list = stored().filter(function (ev) { return !ids[idOf(ev)]; }).concat(add);
+    put(queueKey, list.length ? json(list.slice(-STORED_MAX)) : null);
   }
 
   // ---- helpers -----------------------------------------------------------------------------
@@ -130,11 +155,10 @@
   function findScript() {
     var s = d.currentScript;
     if (s && s.src) return s;
-    var all = d.getElementsByTagName('script');
-    for (var i = all.length - 1; i >= 0; i--) {
-      if (/\/tracker\.js(?:[?#]|$)/.test(all[i].src)) return all[i];
-    }
-    return null;
+    // The last tracker tag on the page.
+    return Array.from(d.scripts).reverse().find(function (t) {
+      return /\/tracker\.js(?:[?#]|$)/.test(t.src);
+    });
   }
 
   function uuid() {
@@ -144,8 +168,8 @@
     var b = c.getRandomValues(new Uint8Array(16));
     b[6] = (b[6] & 15) | 64;
     b[8] = (b[8] & 63) | 128;
-    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
-    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
+    var h = Array.from(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
+    return h.replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
   }
 
   function now() {
@@ -161,7 +185,7 @@
   }
 
   function isObject(x) {
-    return x !== null && typeof x === 'object' && !Array.isArray(x);
+    return !!x && typeof x === 'object' && !isArray(x);
   }
 
   function pageViewName() {
@@ -172,16 +196,15 @@
   function nameOf(ev) {
     var t = ev.method || ev.type;
     if (ev.method && ev.event_name) return ev.event_name;
-    if (t === 'track' || t === 'trackClick' || t === 'trackSubmit') return ev.event || '';
-    if (t === 'page' || t === 'pageview') return pageViewName();
+    if (/^track/.test(t)) return ev.event || ''; // track, trackClick, trackSubmit
+    if (/^page/.test(t)) return pageViewName(); // page, pageview
     if (t === 'identify') return 'Create user';
-    if (t === 'group') return 'Create group';
-    return t === 'screen' ? 'Screen viewed' : '';
+    return t === 'group' ? 'Create group' : ''; // no screen calls in a browser
   }
 
   function urlOf(ev) {
     var c = ev.context || {};
-    return c.page_url || (c.page && c.page.url) || location.href;
+    return c.page_url || (c.page && c.page.url) || loc.href;
   }
 
   // ---- building events ---------------------------------------------------------------------
@@ -194,20 +217,20 @@
       anonymousId: anonId,
       context: {
         page: pageInfo(),
-        userAgent: navigator.userAgent,
+        userAgent: nav.userAgent,
         library: { name: 'cio-relay-tracker', version: VERSION }
       }
     };
     if (userId) ev.userId = userId;
-    for (var k in fields) ev[k] = fields[k];
-    return ev;
+    if (hasConsent()) ev.context.consent = { categoryPreferences: assign({}, consent) };
+    return assign(ev, fields);
   }
 
   function pageInfo() {
     return {
-      url: location.href,
-      path: location.pathname,
-      search: location.search,
+      url: loc.href,
+      path: loc.pathname,
+      search: loc.search,
       title: d.title,
       referrer: d.referrer
     };
@@ -220,17 +243,68 @@
     return { customProperties: props };
   }
 
-  function customerlabs(method, name, props) {
+  /** A CustomerLabs envelope; unless ``bare``, it carries the consent state in
+   * customProperties.consent (when the page gave none of its own), copying what it changes. */
+  function customerlabs(method, name, props, bare) {
+    var p = clProperties(props);
+    var c = p.customProperties;
+    var wrapped = isWrapper(c);
+    var inner = unwrap(c);
+    if (!bare && hasConsent() && !p.consent && (inner == null || (isObject(inner) && !inner.consent))) {
+      var states = {};
+      for (var k in consent) states[k] = { t: 'string', v: consent[k] ? 'granted' : 'denied' };
+      inner = assign({}, inner, { consent: { t: 'object', v: states } });
+      p = assign({}, p, { customProperties: wrapped ? assign({}, c, { v: inner }) : inner });
+    }
     var ev = {
       method: method,
       message_id: uuid(),
       timestamp: now(),
       customerlabs_user_id: anonId,
-      context: { page_url: location.href, referrer: d.referrer, user_agent: navigator.userAgent },
-      properties: clProperties(props)
+      context: { page_url: loc.href, referrer: d.referrer, user_agent: nav.userAgent },
+      properties: p
     };
     if (name) ev.event_name = String(name);
     return ev;
+  }
+
+  // ---- consent (worker/normalize/consent.py) -------------------------------------------------
+
+  function hasConsent() {
+    return Object.keys(consent).length;
+  }
+
+  function isWrapper(x) {
+    return isObject(x) && typeof x.t === 'string' && 'v' in x;
+  }
+
+  function unwrap(x) {
+    return isWrapper(x) ? x.v : x;
+  }
+
+  /** One category's state as the relay reads it: a boolean, or text such as "granted" or
+   * "denied" (either possibly {t, v}-wrapped); undefined for anything else. */
+  function consentState(x) {
+    x = unwrap(x);
+    if (typeof x === 'boolean') return x;
+    if (typeof x !== 'string') return;
+    x = x.trim().toLowerCase();
+    if (/^(granted|true|yes|1|allow(ed)?)$/.test(x)) return true;
+    if (/^(denied|false|no|0|deny)$/.test(x)) return false;
+  }
+
+  /** Merge the categories a trackConsent call states into the consent state and store it:
+   * its own ``consent`` object if it has one, else its properties (as the relay reads them). */
+  function updateConsent(props) {
+    var p = clProperties(props);
+    var all = assign({}, p, unwrap(p.customProperties));
+    var own = unwrap(all.consent);
+    var given = isObject(own) ? own : all;
+    for (var k in given) {
+      var s = consentState(given[k]);
+      if (s != null) consent[k] = s;
+    }
+    put(CONSENT, json(consent));
   }
 
   // ---- the pipeline ------------------------------------------------------------------------
@@ -254,7 +328,7 @@
     if (!ev) return;
     var size;
     try {
-      size = bytes(JSON.stringify(ev));
+      size = bytes(json(ev));
     } catch (err) {
       size = Infinity; // not JSON (a cycle): it could never be sent
     }
@@ -263,7 +337,7 @@
       return;
     }
     outbox.push(ev);
-    store([ev]);
+    store([ev], []);
     if (outbox.length >= BATCH_EVENTS && !attempt) pump();
     else schedule(FLUSH_MS);
   }
@@ -276,7 +350,7 @@
       try {
         out = h[1](ev);
       } catch (err) {
-        con.error('cio: callback of "' + name + '" failed; sent unchanged', err);
+        con.error('cio: callback of "' + name + '" failed', err);
         continue;
       }
       if (out === null || out === false) return null;
@@ -321,8 +395,8 @@
     var re = m === 'glob' ? globRegExp(p) : m === 'regex' ? new RegExp(p) : null;
     return function (subject) {
       if (m === 'exact') return subject === p;
-      if (m === 'prefix') return subject.indexOf(p) === 0;
-      if (m === 'contains') return subject.indexOf(p) >= 0;
+      if (m === 'prefix') return subject.startsWith(p);
+      if (m === 'contains') return subject.includes(p);
       return re ? re.test(subject) : false;
     };
   }
@@ -334,24 +408,27 @@
     if (!paths.length) return true;
     var path;
     try {
-      path = new URL(url, location.href).pathname;
+      path = new URL(url, loc.href).pathname;
     } catch (e) {
       path = url.split(/[?#]/)[0];
     }
-    var fire = [];
-    var block = [];
+    var fire = 0; // any fire rule
+    var fired = 0; // any fire rule matched
+    var blocked = 0; // any dont_fire rule matched
     try {
       paths.forEach(function (r) {
-        var test = matcher(r);
-        var subject = String(r.pattern).charAt(0) === '/' ? path : url;
-        (r.action === 'dont_fire' ? block : fire).push(test(subject));
+        var hit = matcher(r)(String(r.pattern)[0] === '/' ? path : url);
+        if (r.action === 'dont_fire') blocked |= hit;
+        else {
+          fire = 1;
+          fired |= hit;
+        }
       });
     } catch (err) {
       con.warn('cio: trigger path of "' + name + '" left to the relay', err);
       return true;
     }
-    if (block.indexOf(true) >= 0) return false;
-    return !fire.length || fire.indexOf(true) >= 0;
+    return !blocked && (!fire || !!fired);
   }
 
   // ---- transport ---------------------------------------------------------------------------
@@ -361,15 +438,15 @@
   }
 
   function body(batch) {
-    return JSON.stringify({ batch: batch, writeKey: writeKey, sentAt: now() });
+    return json({ batch: batch, writeKey: writeKey, sentAt: now() });
   }
 
   /** The first events of ``list`` that fit one request (count and byte limits). */
-  function take(list, limit, maxBytes) {
+  function take(list, maxBytes) {
     var batch = [];
     var size = 100;
-    for (var i = 0; i < list.length && batch.length < limit; i++) {
-      var n = bytes(JSON.stringify(list[i])) + 1;
+    for (var i = 0; i < list.length && batch.length < BATCH_EVENTS; i++) {
+      var n = bytes(json(list[i])) + 1;
       if (batch.length && size + n > maxBytes) break;
       size += n;
       batch.push(list[i]);
@@ -379,32 +456,39 @@
 
   function forget(batch) {
     outbox = outbox.filter(function (ev) { return batch.indexOf(ev) < 0; });
-    store(null, batch);
+    store([], batch);
+  }
+
+  /** POST one batch body as text/plain (a simple request: no CORS preflight). */
+  function send(text, keepalive) {
+    return fetch(batchUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain' },
+      body: text,
+      keepalive: keepalive,
+      credentials: 'omit'
+    });
   }
 
   /** One POST of the oldest events; resolves to 0 when done with them, else a retry delay. */
   function post() {
-    var batch = take(outbox, BATCH_EVENTS, BATCH_BYTES);
-    return fetch(batchUrl, {
-      method: 'POST',
-      headers: { 'Content-Type': 'text/plain' },
-      body: body(batch),
-      credentials: 'omit'
-    }).then(function (res) {
+    var batch = take(outbox, BATCH_BYTES);
+    return send(body(batch)).then(function (res) {
       if (res.ok) {
         forget(batch);
         return 0;
       }
       if (res.status === 429 || res.status >= 500) {
-        return (parseFloat(res.headers.get('Retry-After')) || 0) * 1000 || 1;
+        return parseFloat(res.headers.get('Retry-After')) * 1000 || 1;
       }
       // Refused for good. The collector names a bad item's index ("event 3: ..."): drop only
       // that one and send the rest again; otherwise the whole batch goes.
       return res.text().then(function (why) {
         var m = /"message":"event (\d+)/.exec(why);
-        var bad = m ? batch.slice(+m[1], +m[1] + 1) : batch;
-        con.warn('cio: ' + res.status + ', dropped ' + (bad.length || batch.length) + ' events: ' + why);
-        forget(bad.length ? bad : batch);
+        var bad = (m && batch.slice(+m[1], +m[1] + 1)) || [];
+        if (!bad.length) bad = batch;
+        con.warn('cio: ' + res.status + ', dropped ' + bad.length + ' events: ' + why);
+        forget(bad);
         return 0;
       });
     }, function () {
@@ -430,7 +514,7 @@
     if (!writeKey || !outbox.length) return Promise.resolve(!outbox.length);
     return sendOnce().then(function (retry) {
       if (!retry) return pump();
-      var base = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * Math.pow(2, attempt - 1));
+      var base = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
       schedule(Math.max(retry, base / 2 + (Math.random() * base) / 2));
       return false;
     });
@@ -449,19 +533,18 @@
     // pagehide and visibilitychange both fire on leaving: beacon each event once per page.
     var rest = outbox.filter(function (ev) { return !beaconed[idOf(ev)]; });
     while (rest.length) {
-      var batch = take(rest, BATCH_EVENTS, BEACON_BYTES);
+      var batch = take(rest, BEACON_BYTES);
       rest = rest.slice(batch.length);
       batch.forEach(function (ev) { beaconed[idOf(ev)] = 1; });
       var text = body(batch);
       var sent = false;
       try {
-        sent = navigator.sendBeacon(batchUrl, new Blob([text], { type: 'text/plain' }));
+        sent = nav.sendBeacon(batchUrl, new Blob([text], { type: 'text/plain' }));
       } catch (e) {
         /* fall back below */
       }
       if (!sent) {
-        fetch(batchUrl, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: text, keepalive: true, credentials: 'omit' })
-          .catch(function () {});
+        send(text, true).catch(function () {});
       }
     }
   }
@@ -470,7 +553,7 @@
 
   function absolute(url) {
     try {
-      return new URL(url, location.href).href;
+      return new URL(url, loc.href).href;
     } catch (e) {
       return url;
     }
@@ -514,16 +597,14 @@
         props = name;
         name = null;
       }
-      var p = pageInfo();
-      var properties = { url: p.url, path: p.path, search: p.search, title: p.title, referrer: p.referrer };
-      if (name) properties.name = String(name);
-      for (var k in props || {}) properties[k] = props[k];
+      var properties = pageInfo();
       var fields = { properties: properties };
-      if (name) fields.name = String(name);
+      if (name) fields.name = properties.name = String(name);
+      assign(properties, props);
       emit(segment('page', fields));
     },
     track: function (name, props) {
-      if (!name) return con.warn('cio: track needs an event name');
+      if (!name) return con.warn('cio: track needs a name');
       emit(segment('track', { event: String(name), properties: isObject(props) ? props : {} }));
     },
     identify: function (idOrTraits, traits) {
@@ -539,10 +620,7 @@
       if (typeof fn === 'function') handlers.push([String(name), fn]);
     },
     flush: function () {
-      if (ready) return pump();
-      return new Promise(function (done) {
-        waitForReady.then(function () { done(pump()); });
-      });
+      return ready ? pump() : waitForReady.then(pump);
     },
     anonymousId: function () {
       return anonId;
@@ -566,32 +644,28 @@
       }
       emit(customerlabs('pageview', name, props));
     },
-    track: function (name, props) {
-      emit(customerlabs('track', name, props));
-    },
-    trackClick: function (name, props) {
-      emit(customerlabs('trackClick', name, props));
-    },
-    trackSubmit: function (name, props) {
-      emit(customerlabs('trackSubmit', name, props));
-    },
     identify: function (props) {
       emit(customerlabs('identify', null, props));
     },
-    group: function (name, props) {
-      emit(customerlabs('group', name, props));
-    },
     trackConsent: function (props) {
-      emit(customerlabs('track', 'Consent updated', props));
+      // The event itself states consent in its own properties, as today; later ones carry it.
+      emit(customerlabs('track', 'Consent updated', props, true));
+      updateConsent(props);
     }
   };
 
+  ['track', 'trackClick', 'trackSubmit', 'group'].forEach(function (method) {
+    cl[method] = function (name, props) {
+      emit(customerlabs(method, name, props));
+    };
+  });
+
   function replay(queue, api) {
-    if (!Array.isArray(queue)) return false;
+    if (!isArray(queue)) return false;
     var paged = false;
     queue.forEach(function (call) {
-      if (!Array.isArray(call) || typeof api[call[0]] !== 'function') return;
-      if (call[0] === 'page' || call[0] === 'pageview') paged = true;
+      if (!isArray(call) || typeof api[call[0]] !== 'function') return;
+      if (/^page/.test(call[0])) paged = true; // page or pageview
       api[call[0]].apply(null, call.slice(1));
     });
     return paged;
@@ -620,13 +694,18 @@
   }).then(release);
   cio.ready = waitForReady.then(function () { return !!config; });
 
-  d.addEventListener('click', noCode, true);
-  d.addEventListener('submit', noCode, true);
-  d.addEventListener('visibilitychange', function () {
+  // Capture phase for all: clicks and submits before the page can stop them; the other
+  // events are dispatched at the target listened on, where the phase makes no difference.
+  function listen(target, type, fn) {
+    target.addEventListener(type, fn, true);
+  }
+  listen(d, 'click', noCode);
+  listen(d, 'submit', noCode);
+  listen(d, 'visibilitychange', function () {
     if (d.visibilityState === 'hidden') onHide();
   });
-  w.addEventListener('pagehide', onHide);
-  w.addEventListener('online', function () { pump(); });
+  listen(w, 'pagehide', onHide);
+  listen(w, 'online', pump);
 
   var paged = replay(stubCl, cl);
   paged = replay(stubCio, cio) || paged;
