@@ -36,12 +36,10 @@ def settles(read: Callable[[], int], quiet_s: float, timeout_s: float) -> int:
 def test_beat_killed_twice_and_restarted_delivers_every_event_once(
     relay_env: dict[str, str], emulator_client: EmulatorClient, tmp_path: Path
 ) -> None:
-    """SIGKILL the only beat twice while an app enqueues 60 events/s; with it gone, nothing
-    new is drained once the drains already queued run out, and a new beat on the same
-    schedule file picks up where it stopped: all accepted once, none dead.
-
-    The producer is slower than the relay, so reads never come back full and no drain
-    recruits another: the beat alone keeps delivery going."""
+    """SIGKILL the only beat twice while an app enqueues 60 events/s; with it gone the
+    running drains keep queueing their successors, so delivery goes on, and a new beat
+    on the same schedule file starts where it stopped: all accepted once, none dead.
+    (test_beat_guarantee.py shows what the beat is needed for: a worker killed whole.)"""
     n = 1500
     env = {**relay_env, "CIO_BATCH_SIZE": "20"}
     relay = Relay(env, tmp_path).start(concurrency=2, beat=False)
@@ -50,14 +48,13 @@ def test_beat_killed_twice_and_restarted_delivers_every_event_once(
     accepted = lambda: int(emulator_client.counters()["events_accepted"])  # noqa: E731
     try:
         producer.start()
-        mark = 0
         for _ in (1, 2):
+            mark = accepted()
             wait_until(lambda m=mark: accepted() >= m + 100, 60, "delivery under way")
             beat.send_signal(signal.SIGKILL)
             beat.wait(10)
-            mark = settles(accepted, quiet_s=3.0, timeout_s=30)
-            waiting = len(producer.acknowledged) - mark
-            assert waiting > 50, f"only {waiting} events waited while the beat was down"
+            mark = accepted()
+            wait_until(lambda m=mark: accepted() >= m + 100, 60, "delivery without the beat")
             beat = relay.start_beat("schedule")
         producer.join(60)
         assert len(producer.acknowledged) == n and producer.failures == 0
