@@ -282,8 +282,9 @@ def by_type(entries: list[Entry]) -> dict[str, dict[str, Any]]:
 
 def check_accounted(entries: list[Entry], activity: list[dict[str, Any]]) -> None:
     """Each stored call has exactly one final outcome in the relay's activity: identify,
-    track, page and screen delivered; group and alias (which the relay does not send, or
-    not yet: see ``worker.prepare``) delivered, or else skipped or dead with a reason."""
+    track, page and screen delivered; group (object operations) and alias (a person merge,
+    see ``worker.spec``) delivered, or else skipped or dead with a reason (an alias whose
+    two ids already name one person is skipped as ``same_person``)."""
     final = {}
     for row in activity:
         if row.get("outcome") in FINAL_OUTCOMES:
