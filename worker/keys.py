@@ -71,6 +71,11 @@ class Keys:
         """Key prefix for the shared request rate limiter."""
         return self._k("ratelimit")
 
+    @property
+    def live_drains(self) -> str:
+        """Sorted set: running drain task id -> Unix time until which it counts as running."""
+        return self._k("drains:live")
+
     def identity(self, kind: str, value: str) -> str:
         """String: the identifier remembered for an anonymous id or user id."""
         return self._k(f"identity:{kind}:{value}")

@@ -27,7 +27,7 @@ return 0
 
 def live_key(keys: Keys) -> str:
     """Sorted set: drain task id -> Unix time until which it counts as running."""
-    return f"{keys.prefix}:drains:live"
+    return keys.live_drains
 
 
 def enter(client: redis.Redis, keys: Keys, drain_id: str, until: float) -> None:

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     except redis.exceptions.ConnectionError as exc:
-        return fail(f"cannot reach Redis ({exc}); check CIO_REDIS_URL")
+        return fail(f"cannot reach Redis ({exc}); check CIO_REDIS_URL (or CIO_REDIS_SENTINELS)")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

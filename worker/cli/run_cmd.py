@@ -22,7 +22,7 @@ import redis
 
 from worker.cli.flower_cmd import flower_command, needs_auth
 from worker.cli.output import fail
-from worker.redisconn import local_server_argv
+from worker.redisconn import connect, local_server_argv
 from worker.settings import Settings, load_settings
 from worker.sizing import default_concurrency
 
@@ -100,7 +100,12 @@ class Stack:
 
 
 def start_redis(settings: Settings, stack: Stack) -> str:
-    """A Redis URL that answers, starting one if needed."""
+    """A Redis URL that answers, starting one if needed (never with Sentinels: then the
+    primary they name is the Redis, and every child finds it through them)."""
+    if settings.sentinel_addresses:
+        connect(settings).ping()  # fail now, with a clear message, if none answers
+        print(f"redis      primary {settings.redis_master_name!r} via Sentinels")
+        return settings.redis_url
     if reachable(settings.redis_url):
         print(f"redis      {settings.redis_url} (already running)")
         return settings.redis_url
