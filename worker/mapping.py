@@ -55,6 +55,11 @@ def identifiers_for(value: str, identify_by: str) -> dict[str, str]:
         if not _EMAIL.match(value):
             raise RejectedEvent("invalid_identifier", f"{identify_by} is not an email address")
         return {"email": value}
+    return id_identifiers(value)
+
+
+def id_identifiers(value: str) -> dict[str, str]:
+    """``cio_id`` for a ``cio_…`` value, else ``id`` within Customer.io's length limit."""
     if value.startswith("cio_"):
         return {"cio_id": value[4:]}
     if len(value.encode("utf-8")) > lim.PERSON_ID_MAX_BYTES:

@@ -18,7 +18,14 @@ from worker import cio_limits as lim
 from worker.errors import InvalidEvent, RejectedEvent
 from worker.events import Event
 from worker.identity import memory_keys, resolve
-from worker.mapping import Operation, _check_attributes, _checked, encode, identifiers_for
+from worker.mapping import (
+    Operation,
+    _check_attributes,
+    _checked,
+    encode,
+    id_identifiers,
+    identifiers_for,
+)
 from worker.normalize.timestamps import parse_timestamp
 
 OBJECT_DELETED = "Object Deleted"
@@ -152,17 +159,9 @@ def delete_device(event: Event, person: Person) -> Operation:
 
 def by_form(value: str) -> dict[str, str]:
     """Identifiers for a raw user id: email-shaped → email, ``cio_…`` → cio_id, else id."""
-    if value.startswith("cio_"):
-        return {"cio_id": value[4:]}
-    if _EMAIL.match(value):
+    if _EMAIL.match(value) and not value.startswith("cio_"):
         return {"email": value}
-    if len(value.encode("utf-8")) > lim.PERSON_ID_MAX_BYTES:
-        raise RejectedEvent(
-            "limit_exceeded",
-            f"person id is {len(value.encode())} bytes; Customer.io allows "
-            f"{lim.PERSON_ID_MAX_BYTES}",
-        )
-    return {"id": value}
+    return id_identifiers(value)
 
 
 def person_of(event: Event, identify_by: str, known: Mapping[MemoryKey, str]) -> Person | None:
