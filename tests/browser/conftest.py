@@ -21,10 +21,19 @@ import redis
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.integration.conftest import free_port, redis_server, wait_until
+from tests.integration.conftest import (
+    emulator,
+    emulator_client,
+    free_port,
+    redis_server,
+    relay_env,
+    wait_until,
+)
 from worker.keys import Keys
 
-__all__ = ["redis_server"]  # the session's redis-server fixture, shared with tests/integration
+# Fixtures shared with tests/integration: the session's redis-server, and the Customer.io
+# emulator with a relay environment for the end-to-end consent test.
+__all__ = ["emulator", "emulator_client", "redis_server", "relay_env"]
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

@@ -1,17 +1,34 @@
 """Consent in the browser tracker: the state ``_cl.trackConsent`` sets rides on every later
 event, in the CustomerLabs and the Segment form, read back from the inbox and through the
-relay's own normaliser (so the tracker writes what the relay reads); it survives a reload."""
+relay's own normaliser (so the tracker writes what the relay reads); it survives a reload.
+Last, a relay under ``[consent] missing = "deny"`` delivers the granted events and skips the
+denied ones as consent_denied."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.conftest import Entry, Site, name_of, open_page
+from tests.browser.conftest import (
+    SOURCE,
+    WRITE_KEY,
+    Collector,
+    Entry,
+    Inbox,
+    PageServer,
+    Site,
+    name_of,
+    open_page,
+)
+from tests.integration.conftest import Relay, free_port, wait_until
+from worker.emulator import EmulatorClient
+from worker.keys import Keys
 from worker.normalize import normalize
 
 pytestmark = pytest.mark.integration
@@ -161,3 +178,82 @@ def test_consent_set_after_load_merges_and_survives_a_reload(
     assert relay_reads(page_views[1]) == ("segment", both)
     assert events["After reload"]["properties"]["customProperties"] == {"consent": cl_consent(both)}
     assert relay_reads(events["After reload"]) == ("customerlabs", both)
+
+
+CONSENT_WORKFLOW = """
+default = "on"
+page_view_event = "Page viewed"
+
+[consent]
+required = ["ad_user_data"]
+missing = "deny"
+
+[events."Needs ad storage"]
+consent = ["ad_storage"]
+
+[events."Needs ad storage by _cl"]
+consent = ["ad_storage"]
+"""
+
+
+@pytest.fixture
+def relayed_site(
+    relay_env: dict[str, str], emulator_client: EmulatorClient, tmp_path: Path
+) -> Iterator[tuple[Site, Relay, EmulatorClient]]:
+    """A collector and a relay (one worker process) on a fresh prefix under a workflow that
+    requires ad_user_data with ``missing = "deny"``, and the shop's pages pointing at it."""
+    port = free_port()
+    pages = PageServer(f"http://127.0.0.1:{port}")
+    workflow = tmp_path / "workflow.toml"
+    workflow.write_text(CONSENT_WORKFLOW)
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f'[sources.{SOURCE}]\nkind = "client"\nwrite_key = "{WRITE_KEY}"\n'
+        f'origins = ["{pages.origin}"]\n'
+    )
+    env = {**relay_env, "CIO_WORKFLOW_FILE": str(workflow), "CIO_SOURCES_FILE": str(sources)}
+    relay = Relay(env, tmp_path)
+    applied = relay.cli("workflow", "apply", str(workflow))
+    assert applied.returncode == 0, applied.stderr
+    collector = Collector(env, port, tmp_path / "collector.log").start()
+    relay.start(concurrency=1)
+    try:
+        inbox = Inbox(env["CIO_REDIS_URL"], env["CIO_REDIS_PREFIX"])
+        yield Site(collector, inbox, pages), relay, emulator_client
+    finally:
+        relay.stop()
+        collector.stop()
+        pages.stop()
+
+
+def test_the_relay_delivers_granted_categories_and_skips_denied_ones(
+    relayed_site: tuple[Site, Relay, EmulatorClient], context: BrowserContext
+) -> None:
+    site, relay, emulator = relayed_site
+    page = open_page(context, site.pages.url("/shop.html"))  # a page view before any consent
+    page.evaluate(
+        """() => {
+        _cl.trackConsent({ad_user_data: "granted", ad_storage: "denied"});
+        cio.track("Granted event", {});
+        _cl.track("Granted by _cl", {});
+        cio.track("Needs ad storage", {});
+        _cl.track("Needs ad storage by _cl", {});
+    }"""
+    )
+    flush(page)
+    keys = Keys(relay.prefix)
+
+    def counts() -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in relay.redis.hgetall(keys.counters).items()}
+
+    def settled() -> bool:
+        final = sum(counts().get(k, 0) for k in ("delivered", "skipped", "dead"))
+        return final >= 6 and relay.redis.xlen(keys.inbox) == 0
+
+    wait_until(settled, 60, "six final outcomes")
+    assert counts().get("dead", 0) == 0, relay.cli("dlq", "list").stdout
+    assert counts()["delivered"] == 3
+    assert counts()["skipped:consent_denied"] == 3
+    arrived = {e["name"] for e in emulator.events()}
+    assert {"Consent updated", "Granted event", "Granted by _cl"} <= arrived
+    assert not {"Needs ad storage", "Needs ad storage by _cl", "Page viewed"} & arrived
