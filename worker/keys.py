@@ -76,6 +76,30 @@ class Keys:
         """Sorted set: running drain task id -> Unix time until which it counts as running."""
         return self._k("drains:live")
 
+    @property
+    def audit(self) -> str:
+        """Capped stream: who changed what in the console or CLI, and when."""
+        return self._k("audit")
+
+    @property
+    def workflow_history(self) -> str:
+        """Capped list of past workflow versions (JSON: version, author, time, workflow)."""
+        return self._k("workflow:history")
+
+    @property
+    def catalogue(self) -> str:
+        """Hash: event name -> times seen; ``<name>\x00last`` and ``<name>\x00kinds`` too."""
+        return self._k("catalogue")
+
+    @property
+    def console_secret(self) -> str:
+        """String: the console's session signing secret when CIO_CONSOLE_SECRET is unset."""
+        return self._k("console:secret")
+
+    def login_failures(self, who: str) -> str:
+        """Counter with an expiry: failed console sign-ins for one user and address."""
+        return self._k(f"console:login_failures:{who}")
+
     def identity(self, kind: str, value: str) -> str:
         """String: the identifier remembered for an anonymous id or user id."""
         return self._k(f"identity:{kind}:{value}")

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     collect_max_request_bytes: int = Field(default=512_000, ge=1024)
     collect_ip: bool = False
 
+    # Web console (``cio-relay console``)
+    console_address: str = "127.0.0.1"
+    console_port: int = Field(default=8089, ge=1, le=65535)
+    console_users_file: Path | None = None
+    console_secret: SecretStr | None = None
+    console_secure_cookies: bool = False
+
     # Prometheus metrics (``cio-relay metrics``)
     metrics_address: str = "127.0.0.1"
     metrics_port: int = Field(default=9808, ge=1, le=65535)

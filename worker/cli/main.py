@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "worker.cli.metrics_cmd",
     "worker.cli.collect_cmd",
     "worker.cli.run_cmd",
+    "worker.cli.console_cmd",
+    "worker.cli.audit_cmd",
 )
 
 
