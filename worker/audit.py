@@ -52,7 +52,8 @@ def read(
 ) -> list[AuditEntry]:
     """The newest ``count`` entries, newest first; ``before`` pages on from an entry id."""
     top = f"({before}" if before else "+"
-    return [_entry(i, f) for i, f in client.xrevrange(keys.audit, top, "-", count=count)]
+    rows: Any = client.xrevrange(keys.audit, top, "-", count=count)
+    return [_entry(i, f) for i, f in rows or []]
 
 
 def _entry(entry_id: bytes | str, fields: dict[Any, Any]) -> AuditEntry:

@@ -163,7 +163,10 @@ def _who(name: str, address: str) -> str:
 def login_blocked(client: redis.Redis, keys: Keys, name: str, address: str) -> int:
     """Seconds until this user may try again from this address; 0 when not blocked."""
     key = keys.login_failures(_who(name, address))
-    count, ttl = client.pipeline().get(key).ttl(key).execute()
+    pipe = client.pipeline()
+    pipe.get(key)
+    pipe.ttl(key)
+    count, ttl = pipe.execute()
     if count is not None and int(count) >= MAX_LOGIN_FAILURES:
         return max(1, int(ttl))
     return 0

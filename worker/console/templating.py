@@ -3,6 +3,7 @@ every template."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def when(stamp: float | str | None) -> str:
     """A Unix time as ``YYYY-MM-DD HH:MM:SS UTC`` (empty for none)."""
     if stamp in (None, ""):
         return ""
-    return datetime.fromtimestamp(float(stamp), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")  # type: ignore[arg-type]
+    return datetime.fromtimestamp(float(stamp), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 env = Environment(
@@ -57,7 +58,7 @@ def render(
     request: Request,
     template: str,
     status_code: int = 200,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
     """Render a template with ``request``, ``user`` and ``csrf_token`` in its context."""
