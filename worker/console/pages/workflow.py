@@ -15,4 +15,13 @@ async def page(request: Request) -> Response:
     return render(request, "placeholder.html", title="Workflow")
 
 
-routes: list[BaseRoute] = [Route("/workflow", page, methods=["GET"])]
+async def save(request: Request) -> Response:
+    auth.require(request, "editor")
+    await auth.check_csrf(request)
+    return render(request, "placeholder.html", title="Workflow")
+
+
+routes: list[BaseRoute] = [
+    Route("/workflow", page, methods=["GET"]),
+    Route("/workflow", save, methods=["POST"]),
+]
