@@ -17,7 +17,7 @@ import orjson
 import redis
 import structlog
 
-from worker import activity, counters
+from worker import activity, catalogue, counters
 from worker.backoff import backoff_s
 from worker.client import TrackClient
 from worker.delivery import NOT_SENT, Deliverer
@@ -346,6 +346,7 @@ class Drainer:
         final: list[Outcome] = []
         finished: list[str] = []
         activity_rows: list[list[str]] = []
+        seen: list[tuple[str | None, str]] = []  # (name, source kind) of finished events
         stamp = f"{now:.3f}"
         for o in outcomes:
             attempts = Attempts.decode(stored.get(o.entry_id), now)
@@ -354,12 +355,14 @@ class Drainer:
             o, done, noted = self._apply(pipe, by_id[o.entry_id], o, attempts, now)
             if done:
                 finished.append(o.entry_id)
+                seen.append((o.name, by_id[o.entry_id].source_kind))
             if noted:
                 activity_rows.append(activity.activity_row(o, stamp))
             final.append(o)
         finish(pipe, self._keys, finished)
         self._add_activity(pipe, activity_rows)
         self._remember(pipe, memories)
+        catalogue.note(pipe, self._keys, seen, now)
         counters.add_counts(pipe, self._keys, counters.outcome_counts(final))
         counters.note_batch(pipe, self._keys, len(entries))
         for status, events, at in self._request_notes:
