@@ -62,7 +62,7 @@ def test_storage_format(store: WorkflowStore, redis_client: fakeredis.FakeRedis)
     """The hash at keys.workflow holds the workflow as JSON in the file's shape."""
     store.replace(CART)
     stored = redis_client.hgetall(KEYS.workflow)
-    assert set(stored) == {b"workflow", b"version", b"updated_at"}
+    assert set(stored) == {b"workflow", b"version", b"updated_at", b"author"}
     data = json.loads(stored[b"workflow"])
     assert data["default"] == "off"
     assert data["events"]["Added to cart"]["trigger_paths"] == [

@@ -22,7 +22,7 @@ from worker.workflow.loader import (
 )
 from worker.workflow.locate import Locator
 from worker.workflow.model import ClientDefinition, TriggerPath, Workflow
-from worker.workflow.store import WorkflowStore
+from worker.workflow.store import WorkflowStore, cli_author
 
 TABLE_COLUMNS = (
     "name",
@@ -179,7 +179,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         "version": None,
     }
     if not args.check:
-        report["version"] = open_store().replace(workflow)
+        report["version"] = open_store().replace(
+            workflow, author=cli_author(), note=f"applied {Path(args.file).name}"
+        )
     if args.json:
         emit_json(report)
     elif args.check:
@@ -199,7 +201,7 @@ def cmd_toggle(args: argparse.Namespace) -> int:
         return fail("the event name must not be empty")
     store = open_store()
     listed = name in store.get().events
-    store.set_enabled(name, args.enabled)
+    store.set_enabled(name, args.enabled, author=cli_author())
     version = store.version()
     state = "enabled" if args.enabled else "disabled"
     if args.json:
