@@ -135,11 +135,12 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def new_page(browser: Browser) -> Iterator[object]:
-    """A factory of pages, each in a fresh browser context (its own cookies)."""
+    """A factory of pages, each in a fresh browser context (its own cookies); keyword
+    arguments go to ``new_context`` (e.g. ``java_script_enabled=False``)."""
     contexts = []
 
-    def make() -> Page:
-        context = browser.new_context()
+    def make(**options: object) -> Page:
+        context = browser.new_context(**options)  # type: ignore[arg-type]
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)

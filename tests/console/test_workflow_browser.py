@@ -36,7 +36,7 @@ def event_url(console: ConsoleServer, name: str) -> str:
 
 
 def test_switch_an_event_off_and_save(
-    console_server: ConsoleServer, new_page: Callable[[], Page], tmp_path: Path
+    console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
     apply(console_server, tmp_path, "Added to cart", "Signed up")
     page = sign_in(new_page(), console_server, "editor")
@@ -56,20 +56,27 @@ def test_switch_an_event_off_and_save(
 
 
 def test_dont_fire_path_and_url_test(
-    console_server: ConsoleServer, new_page: Callable[[], Page], tmp_path: Path
+    console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
     apply(console_server, tmp_path, "Checkout step")
-    page = sign_in(new_page(), console_server, "editor")
+    page = new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    sign_in(page, console_server, "editor")
     page.get_by_role("link", name="Checkout step").click()
     page.get_by_role("button", name="Add trigger path").click()
     page.get_by_label("Pattern").last.fill("/checkout/*")
     page.get_by_label("Match").last.select_option("glob")
     page.get_by_label("Action").last.select_option(label="Don't Fire")
     page.get_by_label("URL to test").fill("https://shop.example/checkout/pay?x=1")
-    page.get_by_role("button", name="Test URL").click()
+    with page.expect_request(lambda r: r.method == "POST") as sent:
+        page.get_by_role("button", name="Test URL").click()
     result = page.locator("#url-result")
     expect(result).to_contain_text("Suppressed")
     expect(result).to_contain_text("rule 1: Don't Fire glob '/checkout/*' matches")
+    # htmx sent the test in place, under the CSP (no violations logged).
+    assert sent.value.headers.get("hx-request") == "true"
+    assert errors == []
     # Not saved yet: the live workflow still fires there.
     live = store(console_server).get()
     assert rules.decide(live, "Checkout step", "https://shop.example/checkout/pay").fire
@@ -92,7 +99,7 @@ def test_dont_fire_path_and_url_test(
 
 
 def test_invalid_rule_shows_the_loaders_error(
-    console_server: ConsoleServer, new_page: Callable[[], Page], tmp_path: Path
+    console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
     apply(console_server, tmp_path, "Bad regex")
     before = store(console_server).version()
@@ -106,7 +113,7 @@ def test_invalid_rule_shows_the_loaders_error(
 
 
 def test_second_stale_save_is_refused_and_nothing_is_lost(
-    console_server: ConsoleServer, new_page: Callable[[], Page], tmp_path: Path
+    console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
     apply(console_server, tmp_path, "Race event")
     first = sign_in(new_page(), console_server, "editor", "/workflow/event?name=Race%20event")
@@ -125,7 +132,7 @@ def test_second_stale_save_is_refused_and_nothing_is_lost(
 
 
 def test_viewer_sees_but_cannot_change(
-    console_server: ConsoleServer, new_page: Callable[[], Page], tmp_path: Path
+    console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
     apply(console_server, tmp_path, "Viewer event")
     before = store(console_server).version()
@@ -146,7 +153,7 @@ def test_viewer_sees_but_cannot_change(
 
 
 def test_post_without_csrf_token_is_403(
-    console_server: ConsoleServer, new_page: Callable[[], Page], tmp_path: Path
+    console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
     apply(console_server, tmp_path, "Csrf event")
     before = store(console_server).version()
@@ -160,7 +167,7 @@ def test_post_without_csrf_token_is_403(
 
 
 def test_attacker_named_event_renders_as_text(
-    console_server: ConsoleServer, new_page: Callable[[], Page]
+    console_server: ConsoleServer, new_page: Callable[..., Page]
 ) -> None:
     pipe = console_server.redis.pipeline(transaction=True)
     catalogue.note(pipe, console_server.keys, [(XSS_NAME, "client")], 1_800_000_000.0)
@@ -175,3 +182,25 @@ def test_attacker_named_event_renders_as_text(
     expect(page.get_by_role("heading", name=f"Event: {XSS_NAME}")).to_be_visible()
     assert page.locator("img").count() == 0
     assert dialogs == []
+
+
+def test_essentials_work_without_javascript(
+    console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
+) -> None:
+    apply(console_server, tmp_path, "No script event")
+    page = sign_in(new_page(java_script_enabled=False), console_server, "editor")
+    page.get_by_role("switch", name="No script event").uncheck()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved version")
+    page.get_by_role("link", name="No script event").click()
+    page.get_by_role("button", name="Add trigger path").click()
+    page.get_by_label("Pattern").last.fill("/admin")
+    page.get_by_label("Match").last.select_option("prefix")
+    page.get_by_label("Action").last.select_option(label="Don't Fire")
+    page.get_by_label("URL to test").fill("/admin/users")
+    page.get_by_role("button", name="Test URL").click()
+    expect(page.locator("#url-result")).to_contain_text("Suppressed")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status").first).to_contain_text("Saved version")
+    rule = store(console_server).get().events["No script event"]
+    assert rule.enabled is False and [p.pattern for p in rule.trigger_paths] == ["/admin"]
