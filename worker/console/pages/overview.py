@@ -25,12 +25,11 @@ from worker import audit, stats
 from worker.console.auth import check_csrf, require
 from worker.console.templating import render
 from worker.keys import Keys
-from worker.redisconn import get_text, stream_rows
+from worker.redisconn import as_text, get_text, stream_rows
 
 WINDOWS = {"5m": 300, "15m": 900, "1h": 3600, "24h": 86_400}
 DEFAULT_WINDOW = "15m"
 RATE_SECONDS = 30  # the rate hashes expire after about this long
-SCAN_CHUNK = 2_000
 BUCKETS = 30
 MANUAL_PREFIX = "paused from the console by "
 
@@ -54,6 +53,36 @@ class Funnel:
         return self.delivered + sum(self.skipped.values()) + sum(self.dead.values())
 
 
+# Count the activity entries from ARGV[1] (ms) on inside Redis, by outcome, reason,
+# HTTP status and time bucket (ARGV[2] ms wide, ARGV[3] of them): one round trip and no
+# 10,000 rows to decode in Python. Returns a flat [key, count, ...] list.
+_COUNT = """
+local rows = redis.call('XRANGE', KEYS[1], ARGV[1], '+')
+local start, width, last = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) - 1
+local counts = {}
+for _, row in ipairs(rows) do
+  local f = row[2]
+  local outcome, reason, http = '', '', ''
+  for i = 1, #f, 2 do
+    local k = f[i]
+    if k == 'outcome' then outcome = f[i + 1]
+    elseif k == 'reason' then reason = f[i + 1]
+    elseif k == 'http_status' then http = f[i + 1] end
+  end
+  local ms = tonumber(string.match(row[1], '^(%d+)'))
+  local b = math.max(0, math.min(last, math.floor((ms - start) / width)))
+  local key = outcome .. '|' .. http .. '|' .. b .. '|' .. reason
+  counts[key] = (counts[key] or 0) + 1
+end
+local out = {}
+for k, n in pairs(counts) do
+  out[#out + 1] = k
+  out[#out + 1] = n
+end
+return out
+"""
+
+
 def funnel(client: redis.Redis, keys: Keys, now: float, window_s: int) -> Funnel:
     """Count the activity entries written in the last ``window_s`` seconds by outcome and
     reason, with per-bucket series (delivered, skipped, dead, 429 retries) for a chart."""
@@ -64,30 +93,24 @@ def funnel(client: redis.Redis, keys: Keys, now: float, window_s: int) -> Funnel
     if oldest:
         result.oldest_at = int(oldest[0][0].split("-", 1)[0]) / 1000
         result.covers_window = result.oldest_at <= now - window_s or _capped_at_start(client, keys)
-    start = str(start_ms)
-    while True:
-        rows = stream_rows(client.xrange(keys.activity, start, "+", count=SCAN_CHUNK))
-        for rid, fields in rows:
-            at_ms = int(rid.split("-", 1)[0])
-            bucket = min(BUCKETS - 1, max(0, (at_ms - start_ms) // (result.bucket_s * 1000)))
-            outcome = fields.get(b"outcome", b"").decode()
-            reason = fields.get(b"reason", b"").decode() or "unknown"
-            if outcome == "delivered":
-                result.delivered += 1
-            elif outcome == "skipped":
-                result.skipped[reason] += 1
-            elif outcome == "dead":
-                result.dead[reason] += 1
-            elif outcome == "retry" and fields.get(b"http_status") == b"429":
-                result.retries_429 += 1
-                series["429"][bucket] += 1
-                continue
-            else:
-                continue
-            series[outcome][bucket] += 1
-        if len(rows) < SCAN_CHUNK:
-            break
-        start = "(" + rows[-1][0]
+    flat: Any = client.eval(_COUNT, 1, keys.activity, start_ms, result.bucket_s * 1000, BUCKETS)
+    for key, n in zip(flat[::2], flat[1::2], strict=True):
+        outcome, http, bucket, reason = as_text(key).split("|", 3)
+        reason = reason or "unknown"
+        count = int(n)
+        if outcome == "delivered":
+            result.delivered += count
+        elif outcome == "skipped":
+            result.skipped[reason] += count
+        elif outcome == "dead":
+            result.dead[reason] += count
+        elif outcome == "retry" and http == "429":
+            result.retries_429 += count
+            series["429"][int(bucket)] += count
+            continue
+        else:
+            continue
+        series[outcome][int(bucket)] += count
     result.series = series
     return result
 
