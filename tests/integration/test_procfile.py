@@ -142,7 +142,7 @@ def test_procfile_delivers_and_stops_on_sigterm(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(started[name], signal.SIGKILL)
 
-    assert set(started) == {"worker", "beat", "flower", "metrics", "collect"}, out
+    assert set(started) == {"worker", "beat", "flower", "metrics", "collect", "console"}, out
     assert left == [], out  # honcho starts each in its own session: none may outlive it
     assert code == 143, out  # honcho's status after a SIGTERM it handled
     assert "SIGKILL" not in out, out  # every process stopped on SIGTERM, none was killed

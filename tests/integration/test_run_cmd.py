@@ -30,7 +30,7 @@ def test_sigint_stops_the_stack_even_when_started_as_a_background_job(
     relay_env: dict[str, str], tmp_path: Path
 ) -> None:
     """A shell starts background jobs with SIGINT ignored; ``kill -INT`` must still stop
-    the worker, beat and collector ``run`` started, and ``run`` exits 0."""
+    the worker, beat, collector and console ``run`` started, and ``run`` exits 0."""
     log = tmp_path / "run.log"
     run = ["run", "--no-flower", "--no-metrics", "--concurrency", "1"]
     started: list[int] = []
@@ -41,6 +41,7 @@ def test_sigint_stops_the_stack_even_when_started_as_a_background_job(
             "PYTHONPATH": str(ROOT),
             "CIO_COLLECT_PORT": str(free_port()),
             "CIO_COLLECT_WORKERS": "1",
+            "CIO_CONSOLE_PORT": str(free_port()),
         },
         cwd=tmp_path,
         stdout=log.open("wb"),
@@ -50,7 +51,7 @@ def test_sigint_stops_the_stack_even_when_started_as_a_background_job(
     try:
         wait_until(lambda: "cio-relay is running" in log.read_text(), 60, "the stack")
         started[:] = pool_children(proc.pid)
-        assert len(started) == 3, f"expected a worker, a beat and a collector, got {started}"
+        assert len(started) == 4, f"expected a worker, beat, collector and console: {started}"
         time.sleep(1)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0

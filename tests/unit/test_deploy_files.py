@@ -34,9 +34,16 @@ def test_compose_services_run_real_commands() -> None:
     """Every compose service's command is a celery, cio-relay or redis-server command."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"redis", "worker", "beat", "flower", "metrics", "collector", "emulator"} <= set(
-        services
-    )
+    assert {
+        "redis",
+        "worker",
+        "beat",
+        "flower",
+        "metrics",
+        "collector",
+        "console",
+        "emulator",
+    } <= set(services)
     for svc in services.values():
         _check(svc["command"])
 
@@ -48,10 +55,11 @@ def test_compose_workers_scale() -> None:
 
 
 def test_procfile_runs_real_commands() -> None:
-    """Each Procfile line is worker, beat, flower, metrics or collect and runs a real command."""
+    """Each Procfile line is worker, beat, flower, metrics, collect or console and runs a real
+    command."""
     lines = [ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.strip()]
     names = {ln.split(":", 1)[0] for ln in lines}
-    assert names == {"worker", "beat", "flower", "metrics", "collect"}
+    assert names == {"worker", "beat", "flower", "metrics", "collect", "console"}
     for ln in lines:
         argv = ln.split(":", 1)[1].split()
         while "=" in argv[0]:  # leading VAR=value assignments

@@ -15,7 +15,7 @@ import uvicorn
 from worker.cli.output import fail
 from worker.console.auth import ROLES, add_user, read_users
 from worker.logging import configure_logging
-from worker.settings import load_settings
+from worker.settings import Settings, load_settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,13 +48,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def console_may_listen(settings: Settings, host: str | None = None) -> bool:
+    """Whether the console may listen on ``host``: on loopback always, beyond it only
+    once the users file holds a user."""
+    host = host or settings.console_address
+    return is_loopback(host) or bool(read_users(settings.console_users_file))
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     host = args.host or settings.console_address
     port = args.port or settings.console_port
     users = read_users(settings.console_users_file)
-    if not users and not is_loopback(host):
+    if not console_may_listen(settings, host):
         return fail(
             f"refusing to listen on {host}: no console users. Add one with "
             "cio-relay console add-user NAME --role editor --password-stdin "

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import redis
 
+from worker.cli.console_cmd import console_may_listen
 from worker.cli.flower_cmd import flower_command, needs_auth
 from worker.cli.output import fail
 from worker.redisconn import connect, local_server_argv
@@ -46,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
     p.add_argument("--no-metrics", action="store_true", help="do not start the Prometheus endpoint")
     p.add_argument("--no-collector", action="store_true", help="do not start the HTTP collector")
+    p.add_argument("--no-console", action="store_true", help="do not start the web console")
     p.set_defaults(func=run)
 
 
@@ -192,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
             if settings.sources_file is None and Path(SAMPLE_SOURCES).exists():
                 env["CIO_SOURCES_FILE"] = SAMPLE_SOURCES
             stack.start("collector", [sys.executable, "-m", "worker.cli.main", "collect"], env)
+        if not args.no_console:
+            if not console_may_listen(settings):
+                return fail("add a console user (cio-relay console add-user) or use --no-console")
+            stack.start("console", [sys.executable, "-m", "worker.cli.main", "console"], env)
         _print_help(settings, env)
         while all(proc.poll() is None for _, proc in stack.children):
             time.sleep(0.5)
@@ -211,6 +217,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def _print_help(settings: Settings, env: dict[str, str]) -> None:
     redis_env = f"CIO_REDIS_URL={env['CIO_REDIS_URL']}"
     collector = f"http://{settings.collect_address}:{settings.collect_port}"
+    users = settings.console_users_file or "none yet: cio-relay console add-user NAME --role editor"
     print(
         f"""
 cio-relay is running. In another terminal:
@@ -219,6 +226,7 @@ cio-relay is running. In another terminal:
   collector  {collector} (sources: {env.get("CIO_SOURCES_FILE", "none")})
              curl -u shop-backend-dev-key: {collector}/v1/track \\
                -d '{{"userId": "ada@example.com", "event": "Purchased"}}'
+  console    http://{settings.console_address}:{settings.console_port} (users: {users})
   enqueue    {redis_env} .venv/bin/cio-relay enqueue config/samples/customerlabs.jsonl
              {redis_env} .venv/bin/cio-relay enqueue config/samples/segment.jsonl
   activity   {redis_env} .venv/bin/cio-relay activity --follow
