@@ -132,6 +132,7 @@ def add_user(path: Path, name: str, role: str, password: str) -> bool:
         raise ConfigError("role must be viewer or editor")
     if not password:
         raise ConfigError("the password must not be empty")
+    path.parent.mkdir(parents=True, exist_ok=True)
     users = dict(read_users(path)) if path.exists() else {}
     new = name not in users
     users[name] = UserRecord(_hasher.hash(password), role)
