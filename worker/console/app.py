@@ -39,6 +39,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "worker.console.pages.workflow",
     "worker.console.pages.history",
     "worker.console.pages.audit",
+    *(f"worker.console.pages.{m}" for m in ("activity", "dlq", "overview", "test_event")),
 )
 
 SECURITY_HEADERS = [
