@@ -129,7 +129,8 @@ class Cluster:
         self.primary.wait_replicas(1)
         for s in self.sentinels:
             s.start()
-        wait_until(self._sentinels_see_replica, 20, "Sentinels to find the replica")
+        # Sentinels poll INFO every 10 s: on a busy machine discovery can take several rounds.
+        wait_until(self._sentinels_see_replica, 60, "Sentinels to find the replica")
         return self
 
     def env(self, db: int = 0) -> dict[str, str]:
