@@ -18,7 +18,6 @@ import orjson
 import redis
 
 from worker.keys import Keys
-from worker.redisconn import as_text
 
 CATALOGUE_MAX = 10_000
 OTHER = "\x00other"
@@ -84,15 +83,32 @@ def note(
 def read(client: redis.Redis, keys: Keys) -> dict[str, Seen]:
     """Every catalogue row by name (``OTHER`` included when the cap was reached)."""
     raw: Any = client.hgetall(keys.catalogue)
-    fields = {as_text(k): as_text(v) for k, v in (raw or {}).items()}
-    rows: dict[str, Seen] = {}
-    for field, value in fields.items():
-        if not field.startswith("c:"):
-            continue
-        name = field[2:]
-        last = fields.get("l:" + name)
-        kinds = int(fields.get("k:" + name, "0") or 0)
-        rows[name] = Seen(
-            name, int(value), float(last) if last else None, KIND_NAMES.get(kinds, "")
-        )
-    return rows
+    counts: dict[bytes, bytes] = {}
+    lasts: dict[bytes, bytes] = {}
+    kinds: dict[bytes, bytes] = {}
+    by_prefix = {b"c:": counts, b"l:": lasts, b"k:": kinds}
+    for field, value in (raw or {}).items():
+        field = field if isinstance(field, bytes) else field.encode()
+        target = by_prefix.get(field[:2])
+        if target is not None:
+            target[field[2:]] = value
+    return {
+        (name := key.decode(errors="replace")): _seen(name, count, lasts.get(key), kinds.get(key))
+        for key, count in counts.items()
+    }
+
+
+def read_one(client: redis.Redis, keys: Keys, name: str) -> Seen | None:
+    """One name's catalogue row, or None when the relay has not seen it."""
+    fields = [f"c:{name}", f"l:{name}", f"k:{name}"]
+    count, last, kinds = client.hmget(keys.catalogue, fields)
+    return None if count is None else _seen(name, count, last, kinds)
+
+
+def _seen(name: str, count: Any, last: Any, kinds: Any) -> Seen:
+    return Seen(
+        name,
+        int(count),
+        float(last) if last else None,
+        KIND_NAMES.get(int(kinds or 0), ""),
+    )

@@ -48,25 +48,33 @@ class CatalogueRow:
     seen: Seen | None
 
 
-def catalogue_rows(workflow: Workflow, seen: Mapping[str, Seen]) -> list[CatalogueRow]:
+def catalogue_names(workflow: Workflow, seen: Mapping[str, Seen]) -> list[str]:
     """Configured events merged with every name seen: listed first, then by count."""
-    default_on = workflow.default == "on"
-    rows = []
-    for name in {*workflow.events, *seen} - {OTHER}:
-        rule = workflow.events.get(name)
-        rows.append(
-            CatalogueRow(
-                name=name,
-                listed=rule is not None,
-                enabled=rule.enabled if rule else default_on,
-                collect=rule.collect if rule else "any",
-                paths=len(rule.trigger_paths) if rule else 0,
-                callback=rule.callback if rule else None,
-                seen=seen.get(name),
-            )
-        )
-    rows.sort(key=lambda r: (not r.listed, -(r.seen.count if r.seen else 0), r.name))
-    return rows
+    listed = sorted(workflow.events, key=lambda n: (-(seen[n].count if n in seen else 0), n))
+    others = sorted(
+        (s for n, s in seen.items() if n not in workflow.events and n != OTHER),
+        key=lambda s: (-s.count, s.name),
+    )
+    return [*listed, *(s.name for s in others)]
+
+
+def catalogue_row(workflow: Workflow, seen: Mapping[str, Seen], name: str) -> CatalogueRow:
+    """One event's row: its rule when listed (else the default) and what was seen."""
+    rule = workflow.events.get(name)
+    return CatalogueRow(
+        name=name,
+        listed=rule is not None,
+        enabled=rule.enabled if rule else workflow.default == "on",
+        collect=rule.collect if rule else "any",
+        paths=len(rule.trigger_paths) if rule else 0,
+        callback=rule.callback if rule else None,
+        seen=seen.get(name),
+    )
+
+
+def catalogue_rows(workflow: Workflow, seen: Mapping[str, Seen]) -> list[CatalogueRow]:
+    """Every row of the catalogue, in ``catalogue_names`` order."""
+    return [catalogue_row(workflow, seen, n) for n in catalogue_names(workflow, seen)]
 
 
 def apply_toggles(

@@ -20,7 +20,8 @@ from worker.console.workflow_form import (
     COLLECT_LABELS,
     UrlVerdict,
     apply_toggles,
-    catalogue_rows,
+    catalogue_names,
+    catalogue_row,
     event_spec,
     explain_url,
     form_paths,
@@ -59,13 +60,16 @@ def _catalogue(
     store = _store(request)
     workflow, info = store.get(), store.info()
     seen = catalogue.read(request.app.state.redis, request.app.state.keys)
-    rows = catalogue_rows(workflow, seen)
+    names = catalogue_names(workflow, seen)
     query = request.query_params.get("q", "").strip()
     if query:
-        rows = [r for r in rows if query.lower() in r.name.lower()]
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
+        folded = query.casefold()
+        names = [n for n in names if folded in n.casefold()]
+    pages = max(1, -(-len(names) // PAGE_SIZE))
     page = min(max(1, _int(request.query_params.get("page"), 1)), pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    shown = [
+        catalogue_row(workflow, seen, n) for n in names[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    ]
     return render(
         request,
         "workflow.html",
@@ -73,7 +77,7 @@ def _catalogue(
         workflow=workflow,
         info=info,
         rows=shown,
-        total=len(rows),
+        total=len(names),
         other=seen.get(catalogue.OTHER),
         cap=catalogue.CATALOGUE_MAX,
         query=query,
@@ -133,7 +137,7 @@ async def event_page(request: Request) -> Response:
 
 def _event(request: Request, name: str, *, status: int = 200, **context: Any) -> Response:
     store = _store(request)
-    seen = catalogue.read(request.app.state.redis, request.app.state.keys).get(name)
+    seen = catalogue.read_one(request.app.state.redis, request.app.state.keys, name)
     context.setdefault("listed", name in store.get().events)
     return render(
         request,
