@@ -3,6 +3,7 @@ diff; rolling back makes a new version and is audited; a viewer cannot roll back
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,3 +55,12 @@ def test_viewer_cannot_roll_back(
     form = {"csrf_token": token, "version": str(live - 1), "based_on": str(live)}
     assert page.request.post(console_server.url + "/history/rollback", form=form).status == 403
     assert store(console_server).version() == live
+
+
+def test_cli_toggles_are_versions_by_the_os_user(console_server: ConsoleServer) -> None:
+    done = console_server.cli("workflow", "disable", "Cli toggled")
+    assert done.returncode == 0, done.stderr
+    newest = store(console_server).history()[0]
+    assert newest.author == f"cli:{getpass.getuser()}"
+    assert newest.note == "disabled Cli toggled"
+    assert newest.workflow["events"]["Cli toggled"]["enabled"] is False
