@@ -18,7 +18,7 @@ HOSTILE = "<script>alert('x')</script>"
 def test_audit_page_and_cli_show_sign_ins_and_changes(
     console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
-    apply(console_server, tmp_path, "Audited event")
+    apply(console_server, tmp_path, "Audited event", via_cli=True)
     page = new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

@@ -17,7 +17,7 @@ from worker import audit
 def test_roll_back_to_a_cli_version(
     console_server: ConsoleServer, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
-    apply(console_server, tmp_path, "History event")
+    apply(console_server, tmp_path, "History event", via_cli=True)
     applied = store(console_server).version()
     page = sign_in(new_page(), console_server, "editor")
     page.get_by_role("switch", name="History event").uncheck()
