@@ -12,6 +12,7 @@ import base64
 import os
 import resource
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from bench.collector import tools
 from bench.collector.loadgen import Outcome, http_request, open_loop
 from bench.collector.servers import WRITE_KEY, Collector
 from bench.events import Mix, generate
-from bench.procs import Procs, ProcWatcher, cpu_seconds, system_cpu
+from bench.procs import ROOT, Procs, ProcWatcher, cpu_seconds, system_cpu
 from bench.run import (
     Bench,
     latencies,
@@ -161,6 +162,31 @@ class Load:
         }
 
 
+def redis_persistence(client: redis.Redis) -> dict[str, int]:
+    """Counters that explain a stall on Redis' side: fsyncs delayed by a busy disk, AOF
+    rewrites (a fork) performed."""
+    info = client.info("persistence")
+    return {name: int(info.get(name, 0)) for name in ("aof_delayed_fsync", "aof_rewrites")}
+
+
+def timeline(out: Outcome, window_s: float = 10.0) -> list[dict[str, Any]]:
+    """Requests and p99 latency per window of due time: shows whether a tail is one
+    episode (another process, a fork) or the whole run."""
+    buckets: dict[int, list[float]] = {}
+    t0 = out.due[0] if out.due else 0.0
+    for due, answered, status in zip(out.due, out.answered, out.status, strict=True):
+        if status == 200:
+            buckets.setdefault(int((due - t0) // window_s), []).append(answered - due)
+    return [
+        {
+            "from_s": k * window_s,
+            "requests": len(v),
+            "p99_ms": round((percentile(v, 99) or 0.0) * 1000, 1),
+        }
+        for k, v in sorted(buckets.items())
+    ]
+
+
 def outcome_figures(out: Outcome, events_per_request: int = 1) -> dict[str, Any]:
     ok = sum(1 for s in out.status if s == 200)
     lat = out.latencies_s()
@@ -189,6 +215,7 @@ def outcome_figures(out: Outcome, events_per_request: int = 1) -> dict[str, Any]
         # From when it was written to the socket: the server alone.
         "service_p50_ms": ms(50, service),
         "service_p99_ms": ms(99, service),
+        "timeline": timeline(out),
     }
 
 
@@ -227,9 +254,12 @@ class CollectorBench:
     ) -> dict[str, Any]:
         """Run one measurement; add the inbox's growth and the machine's load to it."""
         added0 = settled_entries_added(self.client, self.inbox)
+        persistence0 = redis_persistence(self.client)
         load = Load(watcher, self.redis_pid)
         figures = run()
         figures["cpu"] = load.figures()
+        persistence = redis_persistence(self.client)
+        figures["redis"] = {k: v - persistence0[k] for k, v in persistence.items()}
         stored = settled_entries_added(self.client, self.inbox) - added0
         figures["stored_events"] = stored
         figures["events_acknowledged"] = figures["status_200"] * events_per_200
@@ -448,6 +478,7 @@ class CollectorBench:
         report: dict[str, Any] = {
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": machine(),
+            "code": code_version(),
             "options": {
                 **{k: v for k, v in self.opts.__dict__.items() if k != "out"},
                 "out": str(self.opts.out),
@@ -466,6 +497,23 @@ class CollectorBench:
             self.procs.stop_all()
         report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return report
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured, and whether the collector's files differed from it."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "collector_changes": git("status", "--porcelain", "worker/collector", "worker/cli"),
+    }
 
 
 def rss_growth(stats: dict[int, Any], t0: float, duration: float) -> dict[str, Any]:
