@@ -148,6 +148,10 @@ def test_viewer_sees_but_cannot_change(
     expect(page.get_by_role("switch", name="Viewer event")).to_be_disabled()
     expect(page.get_by_role("button", name="Add trigger path")).to_have_count(0)
     expect(page.get_by_role("button", name="Save changes")).to_have_count(0)
+    # A viewer may still test a URL, against the live rule.
+    page.get_by_label("URL to test").fill("https://shop.example/anything")
+    page.get_by_role("button", name="Test URL").click()
+    expect(page.locator("#url-result")).to_contain_text("Fire: no trigger paths")
     token = page.locator("input[name=csrf_token]").first.input_value()
     form = {"csrf_token": token, "version": str(before), "shown": "Viewer event"}
     reply = page.request.post(console_server.url + "/workflow", form=form)

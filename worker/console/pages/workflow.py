@@ -167,9 +167,13 @@ async def event_post(request: Request) -> Response:
         user = auth.require(request, "editor")
     store = _store(request)
     live = store.get()
-    spec = event_spec(form, workflow_to_dict(live)["events"].get(name))
+    current = workflow_to_dict(live)["events"].get(name)
+    if user.may("editor"):
+        spec = event_spec(form, current)
+    else:  # a viewer's form has no rule fields: test the live rule
+        spec = dict(current or {"enabled": live.default == "on", "trigger_paths": []})
     version = _int(form.get("version"), -1)
-    context: dict[str, Any] = {"version": version, "spec": spec, "unsaved": True}
+    context: dict[str, Any] = {"version": version, "spec": spec, "unsaved": user.may("editor")}
     if op == "add":
         spec["trigger_paths"] = [
             *form_paths(form),
