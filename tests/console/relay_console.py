@@ -25,11 +25,29 @@ class RelayConsole:
     emulator: EmulatorClient
 
 
+_shared: list[RelayConsole] = []
+
+
 @pytest.fixture(scope="module")
 def relay_console(
+    request: pytest.FixtureRequest,
+    redis_server: str,
+    emulator: EmulatorServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> RelayConsole:
+    """A relay that dead-letters unidentified events, and a console over the same prefix:
+    started once for the whole session (every module importing this fixture shares it, as
+    starting them takes seconds) and stopped when the session ends."""
+    if not _shared:
+        started = _start(redis_server, emulator, tmp_path_factory)
+        _shared.append(next(started))
+        request.config.add_cleanup(lambda: next(started, None))
+    return _shared[0]
+
+
+def _start(
     redis_server: str, emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RelayConsole]:
-    """A relay that dead-letters unidentified events, and a console over the same prefix."""
     home = tmp_path_factory.mktemp("relay-console")
     prefix = f"rc{os.getpid()}x{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIO_")}

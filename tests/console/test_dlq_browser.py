@@ -8,14 +8,14 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import browser, new_page, sign_in
+from tests.console.conftest import sign_in
 from tests.console.relay_console import RelayConsole, relay_console
-from tests.integration.conftest import emulator, redis_server, wait_until
+from tests.integration.conftest import emulator, wait_until
 from worker import audit
 from worker.dlq import DeadLetterQueue, Filter
 from worker.producer import enqueue
 
-__all__ = ["browser", "emulator", "new_page", "redis_server", "relay_console"]
+__all__ = ["emulator", "relay_console"]
 
 XSS_NAME = "<img src=x onerror=window.__xss=1><script>window.__xss=2</script>"
 

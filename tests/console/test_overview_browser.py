@@ -9,13 +9,13 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import ConsoleServer, browser, console_server, new_page, sign_in
+from tests.console.conftest import ConsoleServer, sign_in
 from tests.console.relay_console import RelayConsole, relay_console
-from tests.integration.conftest import emulator, redis_server, wait_until
+from tests.integration.conftest import emulator, wait_until
 from worker import audit
 from worker.producer import enqueue
 
-__all__ = ["browser", "console_server", "emulator", "new_page", "redis_server", "relay_console"]
+__all__ = ["emulator", "relay_console"]
 
 
 @pytest.mark.xfail(
@@ -42,13 +42,13 @@ def test_pause_holds_delivery_and_resume_releases_it(
         "context": {"traits": {"email": "held@example.com"}},
     }
     enqueue(rc.console.redis, event, prefix=rc.console.keys.prefix)
-    time.sleep(5)
-    assert rc.console.redis.get(rc.console.keys.paused) is not None, "the pause was lifted"
-    assert not [
-        e
-        for e in rc.emulator.events()
-        if e.get("name") == "Purchased" and e.get("data", {}) is not None and "held" in str(e)
-    ]
+    try:
+        time.sleep(3)
+        assert rc.console.redis.get(rc.console.keys.paused) is not None, "the pause was lifted"
+        assert not any("held@example.com" in str(e) for e in rc.emulator.events())
+    except AssertionError:
+        rc.console.redis.delete(rc.console.keys.paused)  # leave the shared relay running
+        raise
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(page.get_by_role("button", name="Pause", exact=True)).to_be_visible()
     wait_until(

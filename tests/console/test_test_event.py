@@ -14,12 +14,12 @@ import requests
 from tests.console.conftest import USERS
 from tests.console.helpers import Console
 from tests.console.relay_console import RelayConsole, relay_console
-from tests.integration.conftest import ROOT, emulator, redis_server, wait_until
+from tests.integration.conftest import ROOT, emulator, wait_until
 from worker.producer import enqueue
 from worker.workflow.loader import load_workflow_file
 from worker.workflow.store import WorkflowStore
 
-__all__ = ["emulator", "redis_server", "relay_console"]
+__all__ = ["emulator", "relay_console"]
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 BODY = re.compile(r"<h3>Request body</h3><pre>(.*?)</pre>", re.S)
