@@ -31,7 +31,12 @@ def test_switched_off_event_appears_skipped_live(
         prefix=prefix,
     )
     wait_until(lambda: any(e.get("name") == "Create user" for e in rc.emulator.events()), 30)
-    page = sign_in(new_page(), rc.console, "viewer", "/activity")
+    page = new_page()
+    violations: list[str] = []
+    page.on(
+        "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+    )
+    sign_in(page, rc.console, "viewer", "/activity")
     rows = page.get_by_role("row").filter(has_text="Create user")
     expect(rows.filter(has_text="delivered")).to_have_count(1)
 
@@ -59,3 +64,4 @@ def test_switched_off_event_appears_skipped_live(
     page.get_by_role("row").filter(has_text="toggle_off").get_by_role("link").click()
     expect(page.get_by_role("heading", name="Activity entry")).to_be_visible()
     expect(page.get_by_role("row", name="Reason")).to_contain_text("toggle_off")
+    assert violations == []

@@ -61,7 +61,13 @@ def test_pause_holds_delivery_and_resume_releases_it(
 def test_pause_and_resume_buttons_switch_the_shared_pause_state(
     console_server: ConsoleServer, new_page: Callable[[], Page]
 ) -> None:
-    page = sign_in(new_page(), console_server, "editor", "/overview")
+    page = new_page()
+    violations: list[str] = []
+    page.on(
+        "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+    )
+    sign_in(page, console_server, "editor", "/overview")
+    expect(page.locator("#chart-rates canvas")).to_have_count(1)  # uPlot drew under the CSP
     expect(page.get_by_role("button", name="Resume")).to_have_count(0)
     page.get_by_role("button", name="Pause", exact=True).click()
     expect(page.get_by_text("Paused: paused from the console by editor")).to_be_visible()
@@ -74,3 +80,4 @@ def test_pause_and_resume_buttons_switch_the_shared_pause_state(
     assert console_server.redis.get(console_server.keys.paused) is None
     actions = [e.action for e in audit.read(console_server.redis, console_server.keys)]
     assert actions.index("resume") < actions.index("pause")  # newest first
+    assert violations == []
