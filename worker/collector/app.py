@@ -195,7 +195,9 @@ class Collector:
                 if await writer.read_backlog() <= limit:
                     return
             except (aioredis.RedisError, OSError):
-                raise Refused(503, "unavailable", "Redis is unreachable; retry later") from None
+                # The write that follows says precisely what is wrong (unreachable, OOM,
+                # MISCONF...) and stores nothing if Redis refuses it.
+                return
         raise Refused(
             429,
             "backlog",
