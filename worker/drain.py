@@ -17,7 +17,7 @@ import orjson
 import redis
 import structlog
 
-from worker import activity, catalogue, counters
+from worker import activity, catalogue, counters, pausing
 from worker.backoff import backoff_s
 from worker.client import TrackClient
 from worker.delivery import NOT_SENT, Deliverer
@@ -282,7 +282,7 @@ class Drainer:
     # -- pause and resume ----------------------------------------------------------
 
     def paused_reason(self) -> str | None:
-        return opt_text(self._redis.get(self._keys.paused)) or None
+        return pausing.reason(self._redis, self._keys)
 
     def pause(self, reason: str) -> None:
         if self._redis.set(self._keys.paused, reason, nx=True):
@@ -292,7 +292,10 @@ class Drainer:
         return bool(self._redis.delete(self._keys.paused))
 
     def _maybe_probe(self) -> None:
-        """Check the credentials now and then while paused; resume when they work."""
+        """Check the credentials now and then while paused; resume when they work (never a
+        pause a person made: only a person lifts that one)."""
+        if pausing.is_by_hand(self.paused_reason()):
+            return
         if not self._take_lease(self._keys.lease("probe"), PROBE_EVERY_S):
             return
         try:

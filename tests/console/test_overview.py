@@ -62,8 +62,8 @@ def test_pause_and_resume_are_for_editors_and_audited(tmp_path: Path) -> None:
     assert editor.post("/overview/pause", data={}).status_code == 403
     assert console.redis.get(console.keys.paused) is None
     page = editor.post("/overview/pause", data={"csrf_token": token})
-    assert console.redis.get(console.keys.paused) == b"paused from the console by ed"
-    assert "Paused: paused from the console by ed" in page.text and ">Resume</button>" in page.text
+    assert console.redis.get(console.keys.paused) == b"paused by hand: console:ed"
+    assert "Paused: paused by hand: console:ed" in page.text and ">Resume</button>" in page.text
     assert viewer.post("/overview/resume", data={"csrf_token": vtoken}).status_code == 403
     assert console.redis.get(console.keys.paused) is not None
     page = editor.post("/overview/resume", data={"csrf_token": token})

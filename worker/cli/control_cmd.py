@@ -1,21 +1,30 @@
-"""``cio-relay resume`` and ``cio-relay check``: the destination's pause switch and health."""
+"""``cio-relay pause``, ``resume`` and ``check``: the destination's pause switch and health."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 
 import redis
 
+from worker import pausing
 from worker.cli.common import add_json_flag, context
 from worker.cli.output import emit_json
 from worker.client import TrackClient
 from worker.errors import ConfigError, DeliveryError, WorkflowError
-from worker.redisconn import REFUSALS, describe_target, get_text, write_refusal
+from worker.redisconn import REFUSALS, describe_target, write_refusal
 from worker.workflow.loader import describe_error, load_workflow_file
 from worker.workflow.store import WorkflowStore
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    pause = subparsers.add_parser(
+        "pause", help="pause delivery for every replica until `cio-relay resume`"
+    )
+    pause.add_argument("--who", default=None, help="who paused, for the reason (default: $USER)")
+    add_json_flag(pause)
+    pause.set_defaults(func=pause_cmd)
+
     resume = subparsers.add_parser("resume", help="resume delivery after a pause (401/403/3xx)")
     add_json_flag(resume)
     resume.set_defaults(func=resume_cmd)
@@ -27,10 +36,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(func=check_cmd)
 
 
+def pause_cmd(args: argparse.Namespace) -> int:
+    ctx = context()
+    who = args.who or f"cli:{getpass.getuser()}"
+    changed = pausing.pause_by_hand(ctx.redis, ctx.keys, who)
+    reason = pausing.reason(ctx.redis, ctx.keys)
+    if args.json:
+        emit_json({"paused": True, "changed": changed, "reason": reason})
+    elif changed:
+        print(f"delivery paused ({reason}); events wait in the inbox until `cio-relay resume`")
+    else:
+        print(f"delivery was already paused: {reason}")
+    return 0
+
+
 def resume_cmd(args: argparse.Namespace) -> int:
     ctx = context()
-    reason = get_text(ctx.redis, ctx.keys.paused)
-    ctx.redis.delete(ctx.keys.paused)
+    reason = pausing.resume(ctx.redis, ctx.keys)
     if args.json:
         emit_json({"resumed": reason is not None, "was_paused_for": reason})
     elif reason:

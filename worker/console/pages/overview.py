@@ -21,17 +21,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from worker import audit, stats
+from worker import audit, pausing, stats
 from worker.console.auth import check_csrf, require
 from worker.console.templating import render
 from worker.keys import Keys
-from worker.redisconn import as_text, get_text, stream_rows
+from worker.redisconn import as_text, stream_rows
 
 WINDOWS = {"5m": 300, "15m": 900, "1h": 3600, "24h": 86_400}
 DEFAULT_WINDOW = "15m"
 RATE_SECONDS = 30  # the rate hashes expire after about this long
 BUCKETS = 30
-MANUAL_PREFIX = "paused from the console by "
 
 
 @dataclass(slots=True)
@@ -136,19 +135,6 @@ def rates(client: redis.Redis, keys: Keys, now: float) -> dict[str, list[float]]
     }
 
 
-def pause_delivery(client: redis.Redis, keys: Keys, who: str) -> bool:
-    """Pause delivery the way a 401/403 does (the drains stop sending while ``paused`` is
-    set); False when it was already paused (the existing reason is kept)."""
-    return bool(client.set(keys.paused, MANUAL_PREFIX + who, nx=True))
-
-
-def resume_delivery(client: redis.Redis, keys: Keys) -> str | None:
-    """What ``cio-relay resume`` does: clear the pause; returns the reason it had."""
-    reason = get_text(client, keys.paused)
-    client.delete(keys.paused)
-    return reason
-
-
 def snapshot(client: redis.Redis, keys: Keys, window: str, now: float) -> dict[str, Any]:
     """Everything the page and its live data endpoint show."""
     window_s = WINDOWS.get(window, WINDOWS[DEFAULT_WINDOW])
@@ -204,10 +190,12 @@ async def pause_or_resume(request: Request) -> Response:
     client, keys = request.app.state.redis, request.app.state.keys
     detail: dict[str, object]
     if request.url.path.endswith("/pause"):
-        changed = await run_in_threadpool(pause_delivery, client, keys, user.name)
+        changed = await run_in_threadpool(
+            pausing.pause_by_hand, client, keys, f"console:{user.name}"
+        )
         action, detail = "pause", {"paused": changed}
     else:
-        was = await run_in_threadpool(resume_delivery, client, keys)
+        was = await run_in_threadpool(pausing.resume, client, keys)
         action, detail = "resume", {"was_paused_for": was}
     audit.record(client, keys, user.name, action, detail)
     return RedirectResponse("/overview", status_code=303)
