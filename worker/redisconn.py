@@ -239,19 +239,53 @@ def add_to_stream(
     return stream_add_results(pipe.execute(raise_on_error=False), durability)
 
 
+# Adds every entry of ARGV (field count, then that many name/value pairs, per entry) to
+# KEYS[1] and returns the stream's length. A script is atomic, and Redis refuses a write
+# it would refuse anyway (OOM, MISCONF, READONLY) at the script's first write, before
+# anything changed: all or nothing, like MULTI/EXEC, but one command instead of two plus
+# one per entry, and one reply for redis-py to parse instead of one per entry.
+_APPEND = """
+local i, n = 1, #ARGV
+while i <= n do
+  local c = tonumber(ARGV[i])
+  redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + 2 * c))
+  i = i + 1 + 2 * c
+end
+return redis.call('XLEN', KEYS[1])
+"""
+
+
+def append_command(stream: str, entries: Sequence[Mapping[str, bytes | str]]) -> list[Any]:
+    """The one ``EVAL`` that adds ``entries`` all or nothing and answers the length."""
+    argv: list[Any] = ["EVAL", _APPEND, 1, stream]
+    for entry in entries:
+        argv.append(len(entry))
+        for name, value in entry.items():
+            argv += [name, value]
+    return argv
+
+
 async def add_to_stream_async(
     client: aioredis.Redis,
     stream: str,
     entries: Sequence[Mapping[str, bytes | str]],
     durability: Durability,
-    *,
-    with_length: bool = False,
-) -> list[Any]:
-    """The asyncio twin of :func:`add_to_stream` (the collector)."""
+) -> int:
+    """Add ``entries`` all or nothing in one round trip (the collector's hot path) and
+    return the stream's length; ``WAIT`` follows on the same connection when replicas
+    must confirm (TooFewReplicas when too few do)."""
     pipe = redis.asyncio.client.Pipeline(client.connection_pool, {}, False, None)
-    for command in stream_add_commands(stream, entries, durability, with_length=with_length):
-        pipe.execute_command(*command)
-    return stream_add_results(await pipe.execute(raise_on_error=False), durability)
+    pipe.execute_command(*append_command(stream, entries))
+    wait = durability.wait_command()
+    if wait is not None:
+        pipe.execute_command(*wait)
+    replies = await pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    if wait is not None:
+        durability.check(int(replies[-1]))
+    return int(replies[0])
 
 
 def refusal_cause(exc: BaseException) -> str | None:

@@ -178,7 +178,9 @@ def _has_id(event: Mapping[str, Any], name: str) -> bool:
     )
 
 
-def stamp(event: Any, received: datetime, ip: str | None = None) -> Any:
+def stamp(
+    event: Any, received: datetime, ip: str | None = None, received_iso: str | None = None
+) -> Any:
     """Set ``receivedAt``, correct ``timestamp`` for the sender's clock, give a message id.
 
     Clock skew as Segment corrects it: ``timestamp = receivedAt - (sentAt - timestamp)``;
@@ -202,8 +204,8 @@ def stamp(event: Any, received: datetime, ip: str | None = None) -> Any:
         with contextlib.suppress(OverflowError):
             out["timestamp"] = iso(received - (sent_at - own))
     elif out.get("timestamp") is None:
-        out["timestamp"] = iso(received)
-    out["receivedAt"] = iso(received)
+        out["timestamp"] = received_iso or iso(received)
+    out["receivedAt"] = received_iso or iso(received)
     if ip:
         context = out.get("context")
         if isinstance(context, dict) and "ip" not in context:
@@ -240,9 +242,10 @@ def entries(
 ) -> list[bytes]:
     """Every event of a request, checked, stamped and encoded; or Refused for the whole."""
     out = []
+    arrived = iso(received)  # one formatting per request, not two per event
     for index, event in enumerate(split(kind, body)):
         check(index, event)
-        out.append(encode(index, stamp(event, received, ip), max_event_bytes))
+        out.append(encode(index, stamp(event, received, ip, arrived), max_event_bytes))
     return out
 
 

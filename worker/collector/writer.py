@@ -101,16 +101,14 @@ class InboxWriter:
     async def _write(self, group: list[_Pending]) -> None:
         entries = [entry for pending in group for entry in pending.fields]
         try:
-            replies = await add_to_stream_async(
-                self._redis, self._inbox, entries, self._durability, with_length=True
-            )
+            length = await add_to_stream_async(self._redis, self._inbox, entries, self._durability)
         except (TimeoutError, redis.exceptions.RedisError, OSError) as exc:
             error = StoreFailed(describe_refusal(exc))
             for pending in group:
                 if not pending.done.done():
                     pending.done.set_exception(error)
             return
-        self.backlog = int(replies[-1])
+        self.backlog = length
         self.backlog_read_at = time.monotonic()
         for pending in group:
             if not pending.done.done():
