@@ -88,10 +88,11 @@ def sends_during_a_429_pause(records: list[dict[str, Any]], grace_s: float) -> l
 def test_replicas_back_off_together_when_their_budget_is_above_the_workspace_limit(
     relay_env: dict[str, str], emulator_client: EmulatorClient, tmp_path: Path
 ) -> None:
-    """CIO_MAX_RPS=100 against a 20/s workspace: the first 429 pauses every replica for its
-    Retry-After, so 429s stay a small share; all delivered, none dead."""
+    """CIO_MAX_RPS=100 against a 10/s workspace: the first 429 pauses every replica for its
+    Retry-After, so 429s stay a small share; all delivered, none dead. (10/s, not 20: three
+    replicas on a busy machine must still be sure to exceed it.)"""
     n = 2000
-    emulator_client.set_faults(rate_limit_rps=20, retry_after_s=2)
+    emulator_client.set_faults(rate_limit_rps=10, retry_after_s=2)
     relay = replicas(relay_env, tmp_path, CIO_MAX_RPS="100", CIO_BATCH_SIZE="20")
     try:
         enqueue_many(relay.redis, purchases(n, "shared"), prefix=relay.prefix)
@@ -108,8 +109,9 @@ def test_replicas_back_off_together_when_their_budget_is_above_the_workspace_lim
         statuses = Counter(r["status"] for r in records)
         assert set(statuses) == {200, 429}, statuses
         assert statuses[429] > 0, "the workspace limit was never reached"
-        # Three replicas with one request in flight each: at most three 429s per pause.
-        pauses = statuses[200] / 20 + 1
+        # Three replicas with one request in flight each: at most three 429s per pause, and
+        # a pause comes at most once per workspace second's worth of accepted requests.
+        pauses = statuses[200] / 10 + 1
         assert statuses[429] <= 3 * pauses, statuses
         assert sends_during_a_429_pause(records, grace_s=0.3) == []
         assert replicas_that_sent(relay) == 3
