@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/cio-relay run
 
+# Three test processes, each test module kept in one (its fixtures start real servers).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit tests/emulator
