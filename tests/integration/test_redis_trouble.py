@@ -105,6 +105,7 @@ def test_refused_writes_are_named_and_nothing_stored_is_lost(
     try:
         enqueue_many(client, purchases(STORED, "stored"), prefix=prefix, durability=Durability())
         wait_until(lambda: len(delivered_ids(emulator_client)) >= 20, 30, "delivery under way")
+        wait_until(lambda: _up(metrics_url), 60, "the metrics endpoint")
         undo = trouble(client, node)
 
         with pytest.raises(redis.ResponseError) as caught:
@@ -130,7 +131,6 @@ def test_refused_writes_are_named_and_nothing_stored_is_lost(
         assert f"refusing writes ({cause}:" in redis_line
         assert check.returncode == 1
 
-        wait_until(lambda: _up(metrics_url), 20, "the metrics endpoint")
         samples = scrape(metrics_url)["cio_relay_redis_writes_refused"]
         assert samples == {(("cause", cause),): 1}
 

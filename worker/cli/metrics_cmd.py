@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 from types import FrameType
 
+import redis
 from prometheus_client import start_http_server
 
 from worker.cli.common import context
@@ -27,7 +29,11 @@ def run(args: argparse.Namespace) -> int:
     ctx = context()
     host = args.host or ctx.settings.metrics_address
     port = args.port or ctx.settings.metrics_port
-    ctx.redis.ping()  # fail now, with a clear message, if Redis is unreachable
+    # Fail now, with a clear message, if Redis is unreachable; one that answers but refuses
+    # (MISCONF refuses even PING) is what the endpoint is there to report.
+    with contextlib.suppress(redis.ResponseError):
+        ctx.redis.ping()
+
     server, thread = start_http_server(port, addr=host, registry=registry(ctx.redis, ctx.keys))
     stop = threading.Event()
 
