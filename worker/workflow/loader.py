@@ -262,12 +262,7 @@ class _Builder:
     ) -> ClientDefinition:
         where: Where = (*event_where, "client", index)
         label = f"{event_label}, client definition {index + 1}"
-        if not isinstance(spec, dict):
-            raise self.fail(where, f"{label} must be a table, not {_show(spec)}")
-        self.no_unknown_keys(spec, CLIENT_KEYS, where, label)
-        for name in CLIENT_KEYS:
-            if name not in spec:
-                raise self.fail(where, f"{label}: {name} is missing")
+        self.complete_table(spec, CLIENT_KEYS, where, label)
         on, selector = spec["on"], spec["selector"]
         if on not in CLIENT_TRIGGERS:
             raise self.fail(
@@ -297,12 +292,7 @@ class _Builder:
     ) -> TriggerPath:
         where: Where = (*event_where, "trigger_paths", index)
         label = f"{event_label}, trigger path {index + 1}"
-        if not isinstance(spec, dict):
-            raise self.fail(where, f"{label} must be a table, not {_show(spec)}")
-        self.no_unknown_keys(spec, PATH_KEYS, where, label)
-        for name in PATH_KEYS:
-            if name not in spec:
-                raise self.fail(where, f"{label}: {name} is missing")
+        self.complete_table(spec, PATH_KEYS, where, label)
         pattern, match, action = spec["pattern"], spec["match"], spec["action"]
         if not isinstance(pattern, str) or not pattern:
             raise self.fail(
@@ -337,6 +327,15 @@ class _Builder:
                 (*where, name), f"{label}: {name} must be true or false, not {_show(value)}"
             )
         return value
+
+    def complete_table(self, spec: Any, keys: tuple[str, ...], where: Where, label: str) -> None:
+        """A table with exactly ``keys``: not another value, none unknown, none missing."""
+        if not isinstance(spec, dict):
+            raise self.fail(where, f"{label} must be a table, not {_show(spec)}")
+        self.no_unknown_keys(spec, keys, where, label)
+        for name in keys:
+            if name not in spec:
+                raise self.fail(where, f"{label}: {name} is missing")
 
     def no_unknown_keys(
         self, spec: Mapping[str, Any], allowed: tuple[str, ...], where: Where, label: str
