@@ -225,7 +225,8 @@ cio-relay is running. In another terminal:
   metrics    http://{settings.metrics_address}:{settings.metrics_port}/metrics
   collector  {collector} (sources: {env.get("CIO_SOURCES_FILE", "none")})
              curl -u shop-backend-dev-key: {collector}/v1/track \\
-               -d '{{"userId": "ada@example.com", "event": "Purchased"}}'
+               -d '{{"userId": "u-1", "event": "Purchased",
+                    "context": {{"traits": {{"email": "ada@example.com"}}}}}}'
   console    http://{settings.console_address}:{settings.console_port} (users: {users})
   enqueue    {redis_env} .venv/bin/cio-relay enqueue config/samples/customerlabs.jsonl
              {redis_env} .venv/bin/cio-relay enqueue config/samples/segment.jsonl
