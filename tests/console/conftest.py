@@ -125,8 +125,11 @@ def console_server(
         out.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one module: Playwright's sync API runs one instance per thread at a
+    time, and other suites in the same test process (tests/browser, the SDK clients) start
+    their own, so none may outlive its module."""
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
