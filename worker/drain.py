@@ -312,12 +312,7 @@ class Drainer:
     # -- bookkeeping ------------------------------------------------------------------
 
     def _remembered(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        if not wanted:
-            return {}
-        values = self._redis.mget([self._keys.identity(kind, v) for kind, v in wanted])
-        return {
-            key: text for key, val in zip(wanted, values, strict=True) if (text := opt_text(val))
-        }
+        return remembered(self._redis, self._keys, wanted)
 
     def _settle(
         self,
@@ -460,3 +455,14 @@ def _exhausted(o: Outcome) -> Outcome:
         http_status=o.http_status,
         excerpt=o.excerpt,
     )
+
+
+def remembered(
+    client: redis.Redis, keys: Keys, wanted: list[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The identities Redis remembers for these (kind, id) pairs, in one MGET: what the
+    drain and the console's dry run both hand to ``prepare.route``."""
+    if not wanted:
+        return {}
+    values = client.mget([keys.identity(kind, v) for kind, v in wanted])
+    return {key: text for key, val in zip(wanted, values, strict=True) if (text := opt_text(val))}

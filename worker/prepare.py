@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from worker import spec
 from worker.consent import refusal
@@ -34,6 +35,9 @@ from worker.workflow.callbacks import apply_callback
 from worker.workflow.model import EventRule, Workflow
 from worker.workflow.rules import decide
 
+if TYPE_CHECKING:
+    from worker.settings import Settings
+
 MemoryKey = tuple[str, str]
 # Segment calls the relay does not send: accounted for, not sent (none left today).
 UNSUPPORTED_KINDS: tuple[str, ...] = ()
@@ -48,6 +52,16 @@ class Policy:
     unidentified: str = "anonymous"
     page_overflow: PageNameOverflow = "dead_letter"
     max_event_bytes: int = 32_768
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        """The policy the relay's settings give: the drains' and the console's dry run."""
+        return cls(
+            identify_by=settings.identify_by,
+            unidentified=settings.unidentified,
+            page_overflow=settings.page_name_overflow,
+            max_event_bytes=settings.max_event_bytes,
+        )
 
 
 @dataclass(slots=True)

@@ -62,12 +62,7 @@ def build_drainer(client: redis.Redis, keys: Keys) -> Drainer:
         keys,
         track,
         SharedRateLimiter(client, keys, settings.max_rps),
-        Policy(
-            identify_by=settings.identify_by,
-            unidentified=settings.unidentified,
-            page_overflow=settings.page_name_overflow,
-            max_event_bytes=settings.max_event_bytes,
-        ),
+        Policy.from_settings(settings),
         DrainConfig.from_settings(settings),
         consumer=f"{socket.gethostname()}:{os.getpid()}",
     )

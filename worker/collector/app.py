@@ -41,6 +41,7 @@ from worker.collector.writer import InboxWriter, StoreFailed
 from worker.keys import Keys
 from worker.settings import Settings, get_settings
 from worker.workflow import store as workflow_store
+from worker.workflow.client_config import client_config
 
 log = structlog.get_logger("cio_relay.collector")
 
@@ -205,8 +206,6 @@ class Collector:
         )
 
     async def _workflow_config(self) -> bytes:
-        from worker.workflow.client_config import client_config
-
         now = time.monotonic()
         if self._config is not None and now - self._config[0] < CONFIG_FRESH_S:
             return self._config[1]

@@ -20,13 +20,13 @@ from worker.batching import batch_body
 from worker.console.auth import check_csrf, require
 from worker.console.templating import render
 from worker.dlq import DeadLetterQueue
+from worker.drain import remembered
 from worker.errors import InvalidEvent
 from worker.inbox import Entry
 from worker.keys import Keys
 from worker.prepare import Policy, needed_memories, parse_entries, route
 from worker.producer import enqueue
-from worker.redisconn import Durability, opt_text, stream_rows
-from worker.settings import Settings
+from worker.redisconn import Durability, stream_rows
 from worker.workflow.store import WorkflowStore
 
 ENDPOINT_PATHS = {"batch": "/api/v2/batch", "anonymous": "/api/v1/events"}
@@ -49,16 +49,6 @@ class DryRun:
     body: str = ""  # the request body, indented
 
 
-def policy_of(settings: Settings) -> Policy:
-    """The preparation policy the drains use, from the same settings."""
-    return Policy(
-        identify_by=settings.identify_by,
-        unidentified=settings.unidentified,
-        page_overflow=settings.page_name_overflow,
-        max_event_bytes=settings.max_event_bytes,
-    )
-
-
 def dry_run(
     client: redis.Redis, keys: Keys, policy: Policy, raw: bytes, source_kind: str, now: float
 ) -> DryRun:
@@ -72,12 +62,8 @@ def dry_run(
     parsed, dead = parse_entries([entry], workflow, policy)
     if dead:
         return DryRun("dead", dead[0].reason or "", dead[0].detail)
-    wanted = needed_memories(parsed)
-    values = client.mget([keys.identity(kind, v) for kind, v in wanted]) if wanted else []
-    remembered = {
-        key: text for key, val in zip(wanted, values, strict=True) if (text := opt_text(val))
-    }
-    prepared = route(parsed, workflow, remembered, policy)
+    known = remembered(client, keys, needed_memories(parsed))
+    prepared = route(parsed, workflow, known, policy)
     if prepared.ready:
         ready = prepared.ready[0]
         op = ready.operation
@@ -212,7 +198,13 @@ async def test_event_run(request: Request) -> Response:
             audit.record(client, keys, user.name, "test_event.send", {"inbox_id": sent})
     else:
         result = await run_in_threadpool(
-            dry_run, client, keys, policy_of(settings), text.encode("utf-8"), kind, time.time()
+            dry_run,
+            client,
+            keys,
+            Policy.from_settings(settings),
+            text.encode("utf-8"),
+            kind,
+            time.time(),
         )
     return render(
         request,
