@@ -21,6 +21,7 @@ import redis
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.conftest import (
     emulator,
     emulator_client,
@@ -41,15 +42,6 @@ PAGES = HERE / "pages"
 WORKFLOW = HERE / "workflow.toml"
 WRITE_KEY = "browser-test-write-key"
 SOURCE = "web"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def cli_argv() -> list[str]:

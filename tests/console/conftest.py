@@ -4,6 +4,7 @@ Chromium driven by accessible names."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,21 +17,13 @@ import redis
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.conftest import free_port, redis_server, wait_until
 from worker.keys import Keys
 
 __all__ = ["redis_server"]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Users every browser test can sign in as: name -> (role, password).
 USERS = {
     "editor": ("editor", "editor-password-1"),
@@ -91,16 +84,29 @@ def console_server(
         Keys(prefix),
         home / "console.log",
     )
+    add_users(server)
+    with running_console(server, port):
+        yield server
+
+
+def add_users(server: ConsoleServer) -> None:
+    """Every user of USERS, added with ``cio-relay console add-user``, password unechoed."""
     for name, (role, password) in USERS.items():
         done = server.cli(
             "console", "add-user", name, "--role", role, "--password-stdin", stdin=password + "\n"
         )
         assert done.returncode == 0, done.stderr
         assert password not in done.stdout + done.stderr
+
+
+@contextlib.contextmanager
+def running_console(server: ConsoleServer, port: int) -> Iterator[None]:
+    """``cio-relay console`` on ``port`` with the server's env, answering, until the block
+    ends."""
     out = open(server.log, "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [*cli_argv(), "console", "--port", str(port)],
-        env=env,
+        env=server.env,
         cwd=ROOT,
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -115,7 +121,7 @@ def console_server(
 
     try:
         wait_until(up, 30, "the console to answer")
-        yield server
+        yield
     finally:
         proc.terminate()
         try:

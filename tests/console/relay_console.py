@@ -4,15 +4,13 @@ same Redis prefix, for browser tests that watch real events go through the conso
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import redis
-import requests
 
-from tests.console.conftest import USERS, ConsoleServer, cli_argv
+from tests.console.conftest import ConsoleServer, add_users, running_console
 from tests.integration.conftest import API_KEY, ROOT, SITE_ID, Relay, free_port, wait_until
 from worker.emulator import EmulatorClient, EmulatorServer
 from worker.keys import Keys
@@ -74,39 +72,13 @@ def _start(
         Keys(prefix),
         home / "console.log",
     )
-    for name, (role, password) in USERS.items():
-        done = console.cli(
-            "console", "add-user", name, "--role", role, "--password-stdin", stdin=password + "\n"
-        )
-        assert done.returncode == 0, done.stderr
+    add_users(console)
     emulator_client = EmulatorClient(emulator.url)
     emulator_client.reset(faults=True)
     relay = Relay(env, home).start(concurrency=1)
-    out = open(console.log, "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [*cli_argv(), "console", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-    def up() -> bool:
-        try:
-            return requests.get(console.url + "/login", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(up, 30, "the console to answer")
-        wait_until(lambda: console.redis.exists(console.keys.workflow) == 1, 30, "the workflow")
-        yield RelayConsole(relay, console, emulator_client)
+        with running_console(console, port):
+            wait_until(lambda: console.redis.exists(console.keys.workflow) == 1, 30, "the workflow")
+            yield RelayConsole(relay, console, emulator_client)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        out.close()
         relay.stop()

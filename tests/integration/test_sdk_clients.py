@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.conftest import ROOT, Relay, free_port, wait_until
 from worker.activity import recent
 from worker.emulator import EmulatorClient
@@ -43,15 +44,6 @@ NPM_INSTALL = "npm ci --prefix tests/clients"
 SERVER_KEY_ENV = "SDK_TEST_BACKEND_WRITE_KEY"
 ORDER = "Order Completed"  # the track call every client makes
 FINAL_OUTCOMES = ("delivered", "skipped", "dead")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def need_node_modules() -> None:
