@@ -8,15 +8,11 @@ under ``--out``.
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.events import Mix
-from bench.procs import dump
+from bench.procs import run_and_report
 from bench.run import Bench, Options
 from worker.sizing import default_concurrency
 
@@ -189,27 +185,15 @@ def table(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    logdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
-
-    def say(msg: str) -> None:
-        sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {msg}\n")
-        sys.stderr.flush()
-
-    say(f"logs in {logdir}")
-    try:
-        report = Bench(opts, logdir, say).run()
-    except Exception:
-        say(f"failed; logs kept in {logdir}")
-        raise
-    name = opts.name or time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
-    path = opts.out / f"{name}.json"
-    dump(path, report)
-    print(table(report))
-    print(f"JSON: {path}")
-    if not opts.keep_logs:
-        shutil.rmtree(logdir, ignore_errors=True)
-    return 0
+    return run_and_report(
+        lambda logdir, say: Bench(opts, logdir, say).run(),
+        table,
+        out=opts.out,
+        name=opts.name,
+        name_prefix="run",
+        log_prefix="cio-bench-",
+        keep_logs=opts.keep_logs,
+    )
 
 
 if __name__ == "__main__":

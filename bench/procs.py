@@ -14,10 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -257,3 +260,38 @@ class Procs:
 
 def dump(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def run_and_report(
+    run: Callable[[Path, Callable[[str], None]], dict[str, Any]],
+    table: Callable[[dict[str, Any]], str],
+    *,
+    out: Path,
+    name: str | None,
+    name_prefix: str,
+    log_prefix: str,
+    keep_logs: bool,
+) -> int:
+    """The shell of every benchmark command: a log folder, timestamped progress lines, the
+    JSON under ``out`` (named ``name``, else ``name_prefix-<time>``) and the printed table; the
+    logs are kept when the run fails or ``keep_logs`` says so."""
+    out.mkdir(parents=True, exist_ok=True)
+    logdir = Path(tempfile.mkdtemp(prefix=log_prefix))
+
+    def say(msg: str) -> None:
+        sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {msg}\n")
+        sys.stderr.flush()
+
+    say(f"logs in {logdir}")
+    try:
+        report = run(logdir, say)
+    except Exception:
+        say(f"failed; logs kept in {logdir}")
+        raise
+    path = out / f"{name or time.strftime(f'{name_prefix}-%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    dump(path, report)
+    print(table(report))
+    print(f"JSON: {path}")
+    if not keep_logs:
+        shutil.rmtree(logdir, ignore_errors=True)
+    return 0

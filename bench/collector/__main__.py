@@ -8,16 +8,12 @@ in this process. Prints a table and writes every figure as JSON under ``--out``.
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.collector.run import SCENARIOS, CollectorBench, Options
 from bench.collector.servers import SERVERS
-from bench.procs import dump
+from bench.procs import run_and_report
 from worker.sizing import default_concurrency
 
 
@@ -154,27 +150,15 @@ def table(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    logdir = Path(tempfile.mkdtemp(prefix="cio-collector-bench-"))
-
-    def say(msg: str) -> None:
-        sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {msg}\n")
-        sys.stderr.flush()
-
-    say(f"logs in {logdir}")
-    try:
-        report = CollectorBench(opts, logdir, say).run()
-    except Exception:
-        say(f"failed; logs kept in {logdir}")
-        raise
-    name = opts.name or time.strftime("collector-%Y%m%dT%H%M%SZ", time.gmtime())
-    path = opts.out / f"{name}.json"
-    dump(path, report)
-    print(table(report))
-    print(f"JSON: {path}")
-    if not opts.keep_logs:
-        shutil.rmtree(logdir, ignore_errors=True)
-    return 0
+    return run_and_report(
+        lambda logdir, say: CollectorBench(opts, logdir, say).run(),
+        table,
+        out=opts.out,
+        name=opts.name,
+        name_prefix="collector",
+        log_prefix="cio-collector-bench-",
+        keep_logs=opts.keep_logs,
+    )
 
 
 if __name__ == "__main__":
