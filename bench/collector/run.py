@@ -291,15 +291,19 @@ class CollectorBench:
         self.client.unlink(self.inbox)
         return figures
 
-    def latency_phase(self, coll: Collector, watcher: ProcWatcher) -> dict[str, Any]:
-        o = self.opts
-        data = http_request(
+    def single_request(self, coll: Collector) -> bytes:
+        """The raw HTTP request of one single-event track call, as the open loop sends it."""
+        return http_request(
             "127.0.0.1",
             coll.port,
             "/v1/track",
             self.bodies["single"].read_bytes(),
             {"Authorization": AUTH, "Content-Type": "application/json"},
         )
+
+    def latency_phase(self, coll: Collector, watcher: ProcWatcher) -> dict[str, Any]:
+        o = self.opts
+        data = self.single_request(coll)
         count = int(o.rate * o.latency_duration)
         out: dict[str, Any] = {"offered_rate": o.rate}
 
@@ -361,13 +365,7 @@ class CollectorBench:
                 trimmer.xtrim(self.inbox, maxlen=100_000, approximate=True)
 
         with self.collector("uvicorn", o.soak_workers) as (coll, watcher):
-            data = http_request(
-                "127.0.0.1",
-                coll.port,
-                "/v1/track",
-                self.bodies["single"].read_bytes(),
-                {"Authorization": AUTH, "Content-Type": "application/json"},
-            )
+            data = self.single_request(coll)
             count = int(o.soak_rate * o.soak_duration)
             t0 = time.time()
             trimmer = threading.Thread(target=trim, daemon=True)
