@@ -1,13 +1,14 @@
-"""Adds the requests' events to the inbox, many requests to one Redis transaction.
+"""Adds the requests' events to the inbox, many requests to one Redis script call.
 
-Each request waits until Redis has acknowledged its entries. While one transaction is in
-flight the requests that arrive queue up, and the next transaction carries all of them:
-under load a round trip serves dozens of requests, at rest each request gets its own.
-``MULTI``/``EXEC`` makes a group all or nothing, so a Redis that refuses writes (``OOM``,
-``MISCONF``) or drops the connection never leaves part of a request stored and unreported.
-The same transaction reads the inbox length, which the backpressure check uses. With
-``CIO_REDIS_MIN_REPLICAS`` a ``WAIT`` follows the ``EXEC`` on the same connection, and the
-group's requests are answered only once that many replicas hold their entries.
+Each request waits until Redis has acknowledged its entries. While one write is in flight
+the requests that arrive queue up, and the next write carries all of them: under load a
+round trip serves dozens of requests, at rest each request gets its own. The write is one
+``EVAL`` (``redisconn.add_to_stream_async``) that adds every entry and answers the inbox
+length, which the backpressure check uses; a script is atomic and Redis refuses it at its
+first write when it refuses writes (``OOM``, ``MISCONF``), so no request is ever left half
+stored and unreported. With ``CIO_REDIS_MIN_REPLICAS`` a ``WAIT`` follows on the same
+connection, and the group's requests are answered only once that many replicas hold their
+entries.
 """
 
 from __future__ import annotations
